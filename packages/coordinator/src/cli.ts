@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+/**
+ * The CLI users run. Tiny by design: parse, build, run; everything else lives in the modules it calls.
+ *   coordinator --gpus 0,1 --config configs/alexnet.yaml [--baseline] [--json]
+ *   coordinator summary --config configs/alexnet.yaml [--json]
+ */
+import { AlexnetError, BACKENDS, buildNet, loadConfig, planSplit } from '@alexnet/core';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { makeLogger } from './log.js';
+import { runMain, type MainOptions } from './main.js';
+import { formatSummary, summarize } from './summary.js';
+
+const positive = (name: string) => (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
+  return n;
+};
+const devices = (v: string): string[] => {
+  const ids = v.split(',').map((s) => s.trim());
+  if (ids.length === 0 || ids.some((s) => !/^\d+$/.test(s))) throw new InvalidArgumentError('a comma-separated list of device ids, e.g. 0,1');
+  if (new Set(ids).size !== ids.length) throw new InvalidArgumentError('device ids must be distinct');
+  return ids;
+};
+
+const program = new Command('coordinator').description('model-parallel AlexNet: one tower process per device, ZeroMQ exchange at the cross-tower layers');
+
+program
+  .command('train', { isDefault: true })
+  .description('train the config\'s net split over the listed devices')
+  .requiredOption('--config <file>', 'YAML config (see configs/)')
+  .option('--gpus <ids>', 'device ids, one tower each: 0 = single tower, 0,1 = the paper\'s split', devices)
+  .option('--steps <n>', 'train this many steps', positive('--steps'))
+  .option('--epochs <n>', 'train this many epochs (default: the config\'s)', positive('--epochs'))
+  .option('--seed <n>', 'seed for weights, dropout and data order (overrides train.seed)', (v) => Number.parseInt(v, 10))
+  .option('--batch <n>', 'batch size (overrides train.batch)', positive('--batch'))
+  .option('--out <dir>', 'write the resolved config, metrics.jsonl and result.json here')
+  .option('--baseline', 'after the split run, run the same config on one tower and compare')
+  .option('--json', 'print one JSON object with the results on stdout')
+  .addOption(new Option('--backend <name>', 'compute backend').choices(BACKENDS).default('auto'))
+  .option('--verbose', 'debug logs, and tower logs at info')
+  .action(async (o: MainOptions) => {
+    process.exitCode = await runMain(o);
+  });
+
+program
+  .command('summary')
+  .description('print the net as a table: output shapes, parameters, which towers hold it, where towers exchange')
+  .requiredOption('--config <file>', 'YAML config')
+  .option('--gpus <ids>', 'device ids (default: one per net.groups)', devices)
+  .option('--json', 'print JSON instead of a table')
+  .action((o: { config: string; gpus?: string[]; json?: boolean }) => {
+    const config = loadConfig(o.config);
+    const net = buildNet(config.net);
+    const s = summarize(planSplit(net, o.gpus?.length ?? config.net.groups));
+    process.stdout.write(o.json ? `${JSON.stringify(s, null, 2)}\n` : `${formatSummary(s)}\n`);
+  });
+
+program.parseAsync().catch((e: unknown) => {
+  const log = makeLogger({ json: false });
+  if (e instanceof AlexnetError) {
+    process.stderr.write(`coordinator: ${e.message}\n`);
+  } else {
+    log.fatal(e as Error);
+  }
+  process.exit(1);
+});

@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { concatLastAxis, sliceLastAxis, sumShard } from './exchange.js';
+
+describe('exchange arithmetic', () => {
+  it('concatenates and slices along the last axis', () => {
+    const a = Float32Array.from([1, 2, 3, 4]); // [2 rows, 2]
+    const b = Float32Array.from([5, 6]); // [2 rows, 1]
+    const ab = concatLastAxis([a, b], 2);
+    expect([...ab]).toEqual([1, 2, 5, 3, 4, 6]);
+    expect([...sliceLastAxis(ab, 2, 1, 3)]).toEqual([2, 5, 4, 6]);
+  });
+  it('sums full and partial (halo) parts into a shard', () => {
+    // shard [4, 8) with 2 rows; tower A sends all of it, tower B sends channels [4, 6) (a halo)
+    const full = { meta: { shard: 1, lo: 4, hi: 8 }, data: Float32Array.from([1, 1, 1, 1, 2, 2, 2, 2]) };
+    const halo = { meta: { shard: 1, lo: 4, hi: 6 }, data: Float32Array.from([10, 20, 30, 40]) };
+    expect([...sumShard([full, halo], 2, 4, 8)]).toEqual([11, 21, 1, 1, 32, 42, 2, 2]);
+  });
+  it('passes a lone full part through without copying', () => {
+    const full = { meta: { shard: 0, lo: 0, hi: 2 }, data: Float32Array.from([1, 2]) };
+    expect(sumShard([full], 1, 0, 2)).toBe(full.data);
+  });
+  it('refuses a part of the wrong size', () => {
+    const bad = { meta: { shard: 0, lo: 0, hi: 2 }, data: Float32Array.from([1, 2, 3]) };
+    expect(() => sumShard([bad, bad], 2, 0, 2)).toThrow(/expected 4/);
+  });
+});

@@ -1,0 +1,89 @@
+/**
+ * The main job: the split run, optionally the single-tower baseline on the same config and seed, and the
+ * comparison. Bad configs are refused here, before any tower process starts.
+ */
+import { mkdirSync, writeFileSync, appendFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { type BackendChoice, buildNet, type Config, loadConfig, parseConfig, planSplit } from '@alexnet/core';
+import { loadDataset } from './data/index.js';
+import { makeLogger } from './log.js';
+import type { Session } from './session.js';
+import { type RunResult, stepsFor, train } from './train.js';
+
+export interface MainOptions {
+  config: string;
+  gpus?: string[];
+  steps?: number;
+  epochs?: number;
+  seed?: number;
+  batch?: number;
+  out?: string;
+  baseline?: boolean;
+  json?: boolean;
+  backend: BackendChoice;
+  verbose?: boolean;
+}
+
+export interface MainResult extends Omit<RunResult, 'run'> {
+  baseline?: Omit<RunResult, 'run'> & { speedup: number };
+}
+
+/** The config file with the command line's overrides applied, validated again as a whole. */
+export function resolveConfig(o: Pick<MainOptions, 'config' | 'seed' | 'batch'>): Config {
+  const c = loadConfig(o.config);
+  return parseConfig({ ...c, train: { ...c.train, ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.batch ? { batch: o.batch } : {}) } });
+}
+
+const writeAtomic = (path: string, text: string): void => {
+  writeFileSync(`${path}.tmp`, text);
+  renameSync(`${path}.tmp`, path);
+};
+
+export async function runMain(o: MainOptions): Promise<number> {
+  const log = makeLogger({ json: o.json, verbose: o.verbose });
+  const config = resolveConfig(o);
+  const devices = o.gpus ?? Array.from({ length: config.net.groups }, (_, i) => String(i));
+  // Refuse what cannot run before any process starts.
+  const net = buildNet(config.net);
+  planSplit(net, devices.length);
+  if (o.baseline) planSplit(net, 1);
+  const dataset = loadDataset(config);
+  const steps = stepsFor(config, dataset, o.steps, o.epochs);
+  const gpu = o.backend === 'auto' || o.backend === 'tensorflow';
+  if (o.out) {
+    mkdirSync(o.out, { recursive: true });
+    writeAtomic(join(o.out, 'config.resolved.json'), `${JSON.stringify(config, null, 2)}\n`);
+  }
+  const onStep = o.out ? (m: object) => appendFileSync(join(o.out!, 'metrics.jsonl'), `${JSON.stringify(m)}\n`) : undefined;
+  let told = false;
+  const onReady = (s: Session): void => {
+    if (told) return;
+    told = true;
+    const cpu = s.readies.filter((r) => !r.gpu);
+    if (gpu && cpu.length > 0) {
+      const r = cpu[0]!;
+      process.stderr.write(`No GPU: ${r.fallback ?? 'no GPU backend loaded'}. Training on CPU with ${r.device}, one tower process per listed id (${devices.join(', ')}).\n`);
+    }
+  };
+  log.info({ config: o.config, towers: devices.length, steps, batch: config.train.batch, dataset: dataset.name, train: dataset.train.count, test: dataset.test.count }, 'starting');
+  const common = { config, dataset, backend: o.backend, gpu, steps, log, onStep, onReady };
+  const split = await train({ ...common, devices, run: 'split' });
+  let base: RunResult | undefined;
+  if (o.baseline) base = await train({ ...common, devices: [devices[0]!], run: 'baseline' });
+  const strip = ({ run: _run, ...r }: RunResult) => r;
+  const result: MainResult = { ...strip(split), ...(base ? { baseline: { ...strip(base), speedup: split.images_per_sec / base.images_per_sec } } : {}) };
+  if (o.out) writeAtomic(join(o.out, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
+  process.stdout.write(o.json ? `${JSON.stringify(result)}\n` : formatResult(split, base));
+  return 0;
+}
+
+function formatResult(split: RunResult, base?: RunResult): string {
+  const row = (r: RunResult): string =>
+    `${r.run.padEnd(9)} ${String(r.towers).padStart(2)} tower${r.towers > 1 ? 's' : ' '}  ${r.steps} steps of ${r.batch}  ${r.images_per_sec.toFixed(1).padStart(8)} images/s  final loss ${r.final_loss.toFixed(4)}  test accuracy ${(r.test_accuracy * 100).toFixed(2)}%  (${r.device})`;
+  const lines = [row(split)];
+  if (base) {
+    lines.push(row(base));
+    lines.push(`speedup (split / single-tower images/s): ${(split.images_per_sec / base.images_per_sec).toFixed(2)}×`);
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,12 @@
+export * from './backend.js';
+export * from './config.js';
+export * from './errors.js';
+export * from './init.js';
+export * from './layers/index.js';
+export * from './loss.js';
+export * from './net.js';
+export * from './plan.js';
+export * from './protocol/index.js';
+export * from './rng.js';
+export * from './shapes.js';
+export { conv2dBackpropFilterViaConv, registerConv2DBackpropFilter } from './kernels/conv2d_backprop_filter.js';

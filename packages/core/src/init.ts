@@ -1,0 +1,35 @@
+/**
+ * Initial weights. The full (unsplit) tensors are defined by the counter-based generator at global
+ * indices, so a tower can materialise only its slice and every tower count starts from the same net.
+ */
+import type { TrainSpec } from './config.js';
+import type { Layer } from './net.js';
+import { normalAt } from './rng.js';
+import type { Range } from './shapes.js';
+import { product } from './shapes.js';
+
+export function initStd(layer: Layer, init: TrainSpec['init']): number {
+  if (init.kind === 'normal') return init.std;
+  const w = layer.paramShapes[0]!;
+  return Math.sqrt(2 / product(w.slice(0, -1))); // He: fan_in = all but the output axis
+}
+
+/**
+ * The columns `cols` (output channels/units, last axis) of layer `layer`'s full weight and bias.
+ * Weight layout: conv [fh, fw, Ci/groups, Co]; dense [In/groups, U].
+ */
+export function initSlice(layer: Layer, cols: Range, seed: number, init: TrainSpec['init']): { weight: Float32Array; bias: Float32Array } {
+  const [wShape] = layer.paramShapes as [number[], number[]];
+  const fullCols = wShape[wShape.length - 1]!;
+  const rows = product(wShape.slice(0, -1));
+  const width = cols.hi - cols.lo;
+  const std = initStd(layer, init);
+  const stream = layer.index;
+  const weight = new Float32Array(rows * width);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < width; c++) weight[r * width + c] = std * normalAt(seed, stream, r * fullCols + cols.lo + c);
+  }
+  const spec = layer.spec as { bias_init?: number };
+  const bias = new Float32Array(width).fill(spec.bias_init ?? 0);
+  return { weight, bias };
+}

@@ -1,0 +1,61 @@
+/**
+ * Convolution, optionally grouped (the paper's `reads: own` conv2/conv4/conv5 on one device are 2 groups).
+ * Filters [fh, fw, Ci/groups, Co], explicit symmetric padding, NHWC.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { LayerOp } from './types.js';
+
+export interface ConvArgs {
+  stride: number;
+  pad: number;
+  /** Groups inside this tower's slice (1 when the slice lies within one group). */
+  groups: number;
+}
+
+const perGroup = <T extends tf.Tensor>(t: T, groups: number): T[] => (groups === 1 ? [t] : (tf.split(t, groups, t.rank - 1) as T[]));
+
+export function convForward(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, a: ConvArgs): tf.Tensor4D {
+  return tf.tidy(() => {
+    const xs = perGroup(x, a.groups);
+    const ws = perGroup(w, a.groups);
+    const bs = perGroup(b, a.groups);
+    const ys = xs.map((xi, g) => tf.fused.conv2d({ x: xi, filter: ws[g]!, strides: a.stride, pad: a.pad, bias: bs[g]! }));
+    return ys.length === 1 ? ys[0]! : tf.concat(ys, 3);
+  });
+}
+
+export function convBackward(x: tf.Tensor4D, w: tf.Tensor4D, dy: tf.Tensor4D, a: ConvArgs, needDx = true): { dx: tf.Tensor4D | undefined; dw: tf.Tensor4D; db: tf.Tensor1D } {
+  return tf.tidy(() => {
+    const xs = perGroup(x, a.groups);
+    const ws = perGroup(w, a.groups);
+    const dys = perGroup(dy, a.groups);
+    const dxs: tf.Tensor4D[] = [];
+    const dws: tf.Tensor4D[] = [];
+    xs.forEach((xi, g) => {
+      const wi = ws[g]!;
+      const dyi = dys[g]!;
+      if (needDx) dxs.push(tf.conv2dTranspose(dyi, wi, xi.shape, a.stride, a.pad));
+      dws.push(
+        tf.engine().runKernel('Conv2DBackpropFilter', { x: xi, dy: dyi }, {
+          strides: [a.stride, a.stride],
+          pad: a.pad,
+          dataFormat: 'NHWC',
+          filterShape: wi.shape,
+        }) as tf.Tensor4D,
+      );
+    });
+    const cat = (ts: tf.Tensor4D[]): tf.Tensor4D => (ts.length === 1 ? ts[0]! : tf.concat(ts, 3));
+    const dx = needDx ? cat(dxs) : undefined;
+    return { dw: cat(dws), db: tf.sum(dy, [0, 1, 2]) as tf.Tensor1D, ...(dx ? { dx } : {}) } as { dx: tf.Tensor4D | undefined; dw: tf.Tensor4D; db: tf.Tensor1D };
+  });
+}
+
+export function convOp(a: ConvArgs): LayerOp {
+  return {
+    forward: (x, [w, b]) => ({ y: convForward(x as tf.Tensor4D, w as tf.Tensor4D, b as tf.Tensor1D, a), saved: [x] }),
+    backward: (dy, [x], [w], needDx) => {
+      const { dx, dw, db } = convBackward(x as tf.Tensor4D, w as tf.Tensor4D, dy as tf.Tensor4D, a, needDx);
+      return { dx, grads: [dw, db] };
+    },
+  };
+}

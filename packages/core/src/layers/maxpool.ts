@@ -1,0 +1,16 @@
+/** Max pooling, `valid`; the paper's overlapping pooling is size 3, stride 2. Backward routes dy to the argmax. */
+import * as tf from '@tensorflow/tfjs';
+import type { LayerOp } from './types.js';
+
+export function maxPoolOp(size: number, stride: number): LayerOp {
+  return {
+    forward: (x) => {
+      const y = tf.maxPool(x as tf.Tensor4D, size, stride, 'valid');
+      return { y, saved: [x, y] };
+    },
+    backward: (dy, [x, y]) => ({
+      dx: tf.engine().runKernel('MaxPoolGrad', { dy, input: x!, output: y! }, { filterSize: [size, size], strides: [stride, stride], pad: 'valid' } as never) as tf.Tensor,
+      grads: [],
+    }),
+  };
+}

@@ -1,0 +1,29 @@
+import type * as tf from '@tensorflow/tfjs';
+
+/** What a layer may depend on besides its input and parameters. */
+export interface StepContext {
+  training: boolean;
+  seed: number;
+  step: number;
+  /** Index of this batch part's first sample within the whole batch (micro-batches keep dropout masks fixed). */
+  sampleOffset: number;
+}
+
+export interface Forward {
+  y: tf.Tensor;
+  /** What backward needs; owned by the caller, who disposes it after backward. */
+  saved: tf.Tensor[];
+}
+
+export interface Backward {
+  dx: tf.Tensor | undefined;
+  /** Gradients in the order of the layer's params (weight, bias); empty for parameter-free layers. */
+  grads: tf.Tensor[];
+}
+
+/** One layer as one tower computes it: forward saves what backward needs, backward never recomputes forward. */
+export interface LayerOp {
+  forward(x: tf.Tensor, params: readonly tf.Tensor[], ctx: StepContext): Forward;
+  /** `needDx` false: the input needs no gradient (the image), so skip computing it; `dx` is then undefined. */
+  backward(dy: tf.Tensor, saved: readonly tf.Tensor[], params: readonly tf.Tensor[], needDx: boolean): Backward;
+}

@@ -1,0 +1,60 @@
+/**
+ * The wire protocol between coordinator and towers, shared by both ends. A message is one msgpackr header
+ * frame followed by one raw frame per tensor (little-endian float32 bytes, never JSON).
+ */
+export const PROTOCOL_VERSION = 1;
+
+export const DTYPES = ['float32'] as const;
+export type DType = (typeof DTYPES)[number];
+
+export interface TensorMeta {
+  shape: number[];
+  dtype: DType;
+}
+
+/** A tower's slice of one parameter: its columns [lo, hi) of the full tensor's last axis. */
+export interface ParamMeta {
+  layer: string;
+  param: 'weight' | 'bias';
+  fullShape: number[];
+  lo: number;
+  hi: number;
+}
+
+/** Where a gradient part belongs: shard `shard`, global channels [lo, hi). */
+export interface PartMeta {
+  shard: number;
+  lo: number;
+  hi: number;
+}
+
+/** Header fields by message kind (besides v, kind, tensors). */
+export interface Bodies {
+  // tower → coordinator
+  hello: { tower: number; pid: number };
+  ready: { tower: number; backend: string; device: string; gpu: boolean; fallback?: string; params: number };
+  activation: { step: number; segment: number };
+  gradient: { step: number; segment: number; parts: PartMeta[] };
+  updated: { step: number };
+  weights: { params: ParamMeta[] };
+  error: { code: string; message: string };
+  // coordinator → tower
+  init: { tower: number; towers: number; config: unknown };
+  forward: { step: number; segment: number; training: boolean; sampleOffset: number };
+  backward: { step: number; segment: number };
+  update: { step: number; lr: number };
+  get_weights: Record<string, never>;
+  shutdown: Record<string, never>;
+}
+
+export type Kind = keyof Bodies;
+export const TOWER_TO_COORDINATOR: readonly Kind[] = ['hello', 'ready', 'activation', 'gradient', 'updated', 'weights', 'error'];
+export const COORDINATOR_TO_TOWER: readonly Kind[] = ['init', 'forward', 'backward', 'update', 'get_weights', 'shutdown'];
+
+export type Header<K extends Kind = Kind> = { v: number; kind: K; tensors: TensorMeta[] } & Bodies[K];
+
+/** A decoded message: header plus one Float32Array per tensor (views of the received frames where aligned). */
+export interface Message<K extends Kind = Kind> {
+  header: Header<K>;
+  tensors: Float32Array[];
+}

@@ -1,0 +1,2 @@
+export { type TensorOut, TowerModel } from './model.js';
+export { Tower, type TowerOptions } from './tower.js';

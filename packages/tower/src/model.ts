@@ -1,0 +1,233 @@
+/**
+ * One tower's slice of the net: 1/N of every layer's filters/units, their momentum buffers, and what the
+ * forward pass saved for backward. Pure compute, no sockets: the socket loop in tower.ts drives it.
+ */
+import * as tf from '@tensorflow/tfjs';
+import {
+  type Config,
+  initSlice,
+  type LayerOp,
+  layerOp,
+  type ParamMeta,
+  type PartMeta,
+  type Plan,
+  rangeIntersect,
+  shardRange,
+  shardsFor,
+  type StepContext,
+} from '@alexnet/core';
+
+export interface TensorOut {
+  data: Float32Array;
+  shape: number[];
+}
+
+const toOut = (t: tf.Tensor): TensorOut => ({ data: t.dataSync() as Float32Array, shape: t.shape.slice() });
+
+export class TowerModel {
+  private readonly ops: LayerOp[];
+  /** Per layer: [weight, bias] slices, or [] for parameter-free layers. */
+  private params: tf.Tensor[][];
+  private velocity: tf.Tensor[][];
+  /** Gradients accumulated since the last update (micro-batches add up). */
+  private grads: (tf.Tensor[] | undefined)[];
+  /** Per layer: what forward saved, keyed by the batch part it belongs to. */
+  private readonly saved = new Map<string, tf.Tensor[]>();
+  readonly paramCount: number;
+
+  get seed(): number {
+    return this.config.train.seed;
+  }
+
+  constructor(
+    readonly plan: Plan,
+    readonly tower: number,
+    private readonly config: Config,
+  ) {
+    this.ops = plan.layers.map((p) => layerOp(p, tower));
+    const seed = config.train.seed;
+    this.params = plan.layers.map((p) => {
+      if (p.layer.paramShapes.length === 0) return [];
+      const cols = p.towers[tower]!.out;
+      const { weight, bias } = initSlice(p.layer, cols, seed, config.train.init);
+      const wShape = p.layer.paramShapes[0]!.slice(0, -1).concat(cols.hi - cols.lo);
+      return [tf.tensor(weight, wShape), tf.tensor(bias, [cols.hi - cols.lo])];
+    });
+    this.velocity = this.params.map((ps) => ps.map((p) => tf.zerosLike(p)));
+    this.grads = this.params.map(() => undefined);
+    this.paramCount = this.params.flat().reduce((a, p) => a + p.size, 0);
+  }
+
+  /**
+   * Run segment `k` forward. `inputs`: for segment 0 the image batch; for k > 0 the shards (in tower order)
+   * of the previous layer's output that this tower's range reads, as the coordinator gathered them.
+   */
+  forward(k: number, inputs: TensorOut[], ctx: StepContext, part = 0): TensorOut {
+    const seg = this.plan.segments[k]!;
+    const y = tf.tidy(() => {
+      let x = this.assemble(seg.first, inputs);
+      for (let i = seg.first; i < seg.end; i++) {
+        const out = this.ops[i]!.forward(x, this.params[i]!, ctx);
+        if (ctx.training) {
+          this.dropSaved(i, part);
+          out.saved.forEach((t) => tf.keep(t));
+          this.saved.set(`${i}:${part}`, out.saved);
+        }
+        x = out.y;
+      }
+      return x;
+    });
+    const out = toOut(y);
+    // The output may also be saved for backward (a relu or pool at the end of the segment saves y).
+    if (!this.isSaved(y)) y.dispose();
+    return out;
+  }
+
+  /**
+   * Run segment `k` backward from `dy` (the gradient of this tower's output shard). Returns the input
+   * gradient split by the shard it belongs to, so the coordinator can sum the towers' parts per shard.
+   */
+  backward(k: number, dyIn: TensorOut, part = 0): { parts: PartMeta[]; tensors: TensorOut[] } {
+    const seg = this.plan.segments[k]!;
+    let parts: PartMeta[] = [];
+    // Layers share saved tensors (a relu's output is the next layer's saved input): free them together.
+    const done = new Set<tf.Tensor>();
+    const tensors = tf.tidy(() => {
+      let dy: tf.Tensor | undefined = tf.tensor(dyIn.data, dyIn.shape);
+      for (let i = seg.end - 1; i >= seg.first; i--) {
+        const saved = this.saved.get(`${i}:${part}`);
+        if (!saved) throw new Error(`backward of ${this.plan.layers[i]!.layer.name} without its forward (part ${part})`);
+        const needDx = i > 0;
+        const { dx, grads } = this.ops[i]!.backward(dy!, saved, this.params[i]!, needDx);
+        this.accumulate(i, grads);
+        saved.forEach((t) => done.add(t));
+        this.saved.delete(`${i}:${part}`);
+        dy = dx;
+      }
+      if (!dy) return [];
+      const split = this.splitByShard(seg.first, dy);
+      parts = split.parts;
+      return split.tensors;
+    });
+    done.forEach((t) => t.dispose());
+    const out = tensors.map(toOut);
+    tensors.forEach((t) => t.dispose());
+    return { parts, tensors: out };
+  }
+
+  /** The paper's update: v ← m·v − wd·lr·w − lr·g; w ← w + v (weight decay on weights, not biases, as cuda-convnet). */
+  update(lr: number): void {
+    const { momentum, weight_decay: wd } = this.config.train.optimizer;
+    this.params = this.params.map((ps, i) => {
+      const gs = this.grads[i];
+      if (ps.length === 0 || !gs) return ps;
+      return ps.map((p, j) => {
+        const [v, w] = tf.tidy(() => {
+          let step = tf.sub(tf.mul(this.velocity[i]![j]!, momentum), tf.mul(gs[j]!, lr));
+          if (j === 0 && wd > 0) step = tf.sub(step, tf.mul(p, wd * lr));
+          return [step, tf.add(p, step)];
+        });
+        this.velocity[i]![j]!.dispose();
+        this.velocity[i]![j] = v!;
+        p.dispose();
+        return w!;
+      });
+    });
+    this.grads.forEach((gs) => gs?.forEach((g) => g.dispose()));
+    this.grads = this.grads.map(() => undefined);
+  }
+
+  /** This tower's parameter slices with where they sit in the full tensors. */
+  weights(): { params: ParamMeta[]; tensors: TensorOut[] } {
+    const params: ParamMeta[] = [];
+    const tensors: TensorOut[] = [];
+    this.plan.layers.forEach((p, i) => {
+      const ps = this.params[i]!;
+      if (ps.length === 0) return;
+      const { lo, hi } = p.towers[this.tower]!.out;
+      (['weight', 'bias'] as const).forEach((name, j) => {
+        params.push({ layer: p.layer.name, param: name, fullShape: p.layer.paramShapes[j]!.slice(), lo, hi });
+        tensors.push(toOut(ps[j]!));
+      });
+    });
+    return { params, tensors };
+  }
+
+  dispose(): void {
+    [...this.params.flat(), ...this.velocity.flat()].forEach((t) => t.dispose());
+    this.grads.forEach((gs) => gs?.forEach((g) => g.dispose()));
+    this.saved.forEach((ts) => ts.forEach((t) => t.dispose()));
+    this.saved.clear();
+  }
+
+  /** Concatenate the received shards and cut out the range layer `i` reads. */
+  private assemble(i: number, inputs: TensorOut[]): tf.Tensor {
+    const planned = this.plan.layers[i]!;
+    const need = planned.towers[this.tower]!.in;
+    const xs = inputs.map((t) => tf.tensor(t.data, t.shape));
+    if (planned.inputReplicated) {
+      if (xs.length !== 1) throw new Error(`segment starting at ${planned.layer.name} expects the image, got ${xs.length} tensors`);
+      return xs[0]!;
+    }
+    const width = planned.layer.inShape[planned.layer.inShape.length - 1]!;
+    const shards = shardsFor(width, this.plan.towers, need);
+    if (xs.length !== shards.length) throw new Error(`${planned.layer.name} reads shards [${shards.join(', ')}], got ${xs.length} tensors`);
+    const whole = xs.length === 1 ? xs[0]! : tf.concat(xs, -1);
+    const start = shardRange(width, shards[0]!, this.plan.towers).lo;
+    const got = whole.shape[whole.rank - 1]!;
+    if (need.lo === start && need.hi - need.lo === got) return whole;
+    const begin = whole.shape.map((_, d) => (d === whole.rank - 1 ? need.lo - start : 0));
+    const size = whole.shape.map((s, d) => (d === whole.rank - 1 ? need.hi - need.lo : s));
+    return tf.slice(whole, begin, size);
+  }
+
+  /** The gradient of layer i's input range, cut at shard boundaries (global channel ranges). */
+  private splitByShard(i: number, dx: tf.Tensor): { parts: PartMeta[]; tensors: tf.Tensor[] } {
+    const planned = this.plan.layers[i]!;
+    const need = planned.towers[this.tower]!.in;
+    const width = planned.layer.inShape[planned.layer.inShape.length - 1]!;
+    const parts: PartMeta[] = [];
+    const tensors: tf.Tensor[] = [];
+    for (const s of shardsFor(width, this.plan.towers, need)) {
+      const r = rangeIntersect(shardRange(width, s, this.plan.towers), need)!;
+      parts.push({ shard: s, lo: r.lo, hi: r.hi });
+      const whole = r.lo === need.lo && r.hi === need.hi;
+      const begin = dx.shape.map((_, d) => (d === dx.rank - 1 ? r.lo - need.lo : 0));
+      const size = dx.shape.map((n, d) => (d === dx.rank - 1 ? r.hi - r.lo : n));
+      tensors.push(whole ? dx : tf.slice(dx, begin, size));
+    }
+    return { parts, tensors };
+  }
+
+  private accumulate(i: number, grads: tf.Tensor[]): void {
+    if (grads.length === 0) return;
+    const prev = this.grads[i];
+    grads.forEach((g) => tf.keep(g));
+    if (!prev) {
+      this.grads[i] = grads;
+      return;
+    }
+    this.grads[i] = prev.map((p, j) => {
+      const sum = tf.keep(tf.add(p, grads[j]!));
+      p.dispose();
+      grads[j]!.dispose();
+      return sum;
+    });
+  }
+
+  private isSaved(t: tf.Tensor): boolean {
+    for (const ts of this.saved.values()) if (ts.includes(t)) return true;
+    return false;
+  }
+
+  /** Forget a stale forward of layer i (one that never got its backward). */
+  private dropSaved(i: number, part: number): void {
+    const key = `${i}:${part}`;
+    const stale = this.saved.get(key);
+    if (!stale) return;
+    this.saved.delete(key);
+    const live = new Set([...this.saved.values()].flat());
+    stale.forEach((t) => live.has(t) || t.dispose());
+  }
+}
+

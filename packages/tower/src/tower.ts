@@ -1,0 +1,118 @@
+/**
+ * The tower's socket loop: one Dealer, one `for await` over its messages, a `switch` on the kind and one
+ * handler per kind (the zeromq.js majordomo shape). A malformed message is logged and dropped; a failing
+ * handler reports an `error` to the coordinator; neither takes the process down.
+ */
+import { type BackendChoice, type BackendInfo, buildNet, COORDINATOR_TO_TOWER, decode, encode, type Header, type Kind, type Message, parseConfig, planSplit, ProtocolError } from '@alexnet/core';
+import type { Logger } from 'pino';
+import { Dealer } from 'zeromq';
+import { type TensorOut, TowerModel } from './model.js';
+
+export interface TowerOptions {
+  /** Coordinator endpoint, e.g. ipc:///tmp/alexnet-123/towers or tcp://10.0.0.1:5555. */
+  connect: string;
+  /** This tower's index among the towers (0-based). */
+  index: number;
+  backend: BackendInfo;
+  log: Logger;
+}
+
+export class Tower {
+  private readonly socket: Dealer;
+  private model: TowerModel | undefined;
+  /** zeromq.js allows one pending send per socket; sends queue here. */
+  private sending: Promise<void> = Promise.resolve();
+
+  constructor(private readonly opts: TowerOptions) {
+    this.socket = new Dealer({ routingId: `tower-${opts.index}`, linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0 });
+  }
+
+  async run(): Promise<void> {
+    const { log } = this.opts;
+    this.socket.connect(this.opts.connect);
+    await this.send('hello', { tower: this.opts.index, pid: process.pid });
+    for await (const frames of this.socket) {
+      let msg: Message;
+      try {
+        msg = decode(frames, COORDINATOR_TO_TOWER);
+      } catch (e) {
+        log.warn({ reason: (e as Error).message, frames: frames.length }, 'rejected message');
+        continue;
+      }
+      if (msg.header.kind === 'shutdown') break;
+      try {
+        await this.handle(msg);
+      } catch (e) {
+        const err = e as Error & { code?: string };
+        log.error({ err, kind: msg.header.kind }, 'handler failed');
+        await this.send('error', { code: err.code ?? 'E_TOWER', message: `tower ${this.opts.index}: ${msg.header.kind}: ${err.message}` });
+      }
+    }
+    this.model?.dispose();
+    await this.sending;
+    this.socket.close();
+  }
+
+  private async handle(msg: Message): Promise<void> {
+    const h = msg.header;
+    switch (h.kind) {
+      case 'init':
+        return this.onInit(h as Header<'init'>);
+      case 'forward':
+        return this.onForward(h as Header<'forward'>, msg.tensors);
+      case 'backward':
+        return this.onBackward(h as Header<'backward'>, msg.tensors);
+      case 'update':
+        return this.onUpdate(h as Header<'update'>);
+      case 'get_weights':
+        return this.onGetWeights();
+      default:
+        throw new ProtocolError(`unexpected ${h.kind}`);
+    }
+  }
+
+  private async onInit(h: Header<'init'>): Promise<void> {
+    if (h.tower !== this.opts.index) throw new ProtocolError(`init names tower ${h.tower}, this is tower ${this.opts.index}`);
+    const config = parseConfig(h.config);
+    const plan = planSplit(buildNet(config.net), h.towers);
+    this.model?.dispose();
+    this.model = new TowerModel(plan, this.opts.index, config);
+    const b = this.opts.backend;
+    await this.send('ready', { tower: this.opts.index, backend: b.name, device: b.device, gpu: b.gpu, params: this.model.paramCount, ...(b.fallback ? { fallback: b.fallback } : {}) });
+  }
+
+  private async onForward(h: Header<'forward'>, tensors: Float32Array[]): Promise<void> {
+    const model = this.need();
+    const inputs = tensors.map((data, i) => ({ data, shape: h.tensors[i]!.shape }));
+    const y = model.forward(h.segment, inputs, { training: h.training, seed: model.seed, step: h.step, sampleOffset: h.sampleOffset });
+    await this.send('activation', { step: h.step, segment: h.segment }, [y]);
+  }
+
+  private async onBackward(h: Header<'backward'>, tensors: Float32Array[]): Promise<void> {
+    const model = this.need();
+    if (tensors.length !== 1) throw new ProtocolError(`backward carries ${tensors.length} tensors, expected 1`);
+    const { parts, tensors: out } = model.backward(h.segment, { data: tensors[0]!, shape: h.tensors[0]!.shape });
+    await this.send('gradient', { step: h.step, segment: h.segment, parts }, out);
+  }
+
+  private async onUpdate(h: Header<'update'>): Promise<void> {
+    this.need().update(h.lr);
+    await this.send('updated', { step: h.step });
+  }
+
+  private async onGetWeights(): Promise<void> {
+    const { params, tensors } = this.need().weights();
+    await this.send('weights', { params }, tensors);
+  }
+
+  private need(): TowerModel {
+    if (!this.model) throw new ProtocolError('no init received yet');
+    return this.model;
+  }
+
+  private send<K extends Kind>(kind: K, body: Omit<Header<K>, 'v' | 'kind' | 'tensors'>, tensors: TensorOut[] = []): Promise<void> {
+    const frames = encode(kind, body, tensors);
+    this.sending = this.sending.then(() => this.socket.send(frames));
+    return this.sending;
+  }
+}
