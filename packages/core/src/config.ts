@@ -20,6 +20,8 @@ const conv = z.strictObject({
   pad: z.int().nonnegative().default(0),
   reads: reads.default('all'),
   bias_init: z.number().default(0),
+  /** Standard deviation of this layer's initial weights, overriding train.init (cuda-convnet's initW). */
+  init_std: z.number().positive().optional(),
 });
 const dense = z.strictObject({
   kind: z.literal('dense'),
@@ -27,6 +29,7 @@ const dense = z.strictObject({
   units: positiveInt,
   reads: reads.default('all'),
   bias_init: z.number().default(0),
+  init_std: z.number().positive().optional(),
 });
 const relu = z.strictObject({ kind: z.literal('relu'), name: z.string().optional() });
 const lrn = z.strictObject({

@@ -9,6 +9,8 @@ import type { Range } from './shapes.js';
 import { product } from './shapes.js';
 
 export function initStd(layer: Layer, init: TrainSpec['init']): number {
+  const own = (layer.spec as { init_std?: number }).init_std;
+  if (own !== undefined) return own;
   if (init.kind === 'normal') return init.std;
   const w = layer.paramShapes[0]!;
   return Math.sqrt(2 / product(w.slice(0, -1))); // He: fan_in = all but the output axis

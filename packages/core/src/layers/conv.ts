@@ -3,6 +3,7 @@
  * Filters [fh, fw, Ci/groups, Co], explicit symmetric padding, NHWC.
  */
 import * as tf from '@tensorflow/tfjs';
+import { conv2dBackpropInput } from '../kernels/conv2d_backprop_input.js';
 import type { LayerOp } from './types.js';
 
 export interface ConvArgs {
@@ -34,7 +35,7 @@ export function convBackward(x: tf.Tensor4D, w: tf.Tensor4D, dy: tf.Tensor4D, a:
     xs.forEach((xi, g) => {
       const wi = ws[g]!;
       const dyi = dys[g]!;
-      if (needDx) dxs.push(tf.conv2dTranspose(dyi, wi, xi.shape, a.stride, a.pad));
+      if (needDx) dxs.push(conv2dBackpropInput(dyi, wi, xi.shape, a.stride, a.pad));
       dws.push(
         tf.engine().runKernel('Conv2DBackpropFilter', { x: xi, dy: dyi }, {
           strides: [a.stride, a.stride],
