@@ -48,10 +48,13 @@ export interface RunResult {
   step_ms: StepTiming;
 }
 
+/** How many steps to run: --steps, else --epochs, else train.steps, else train.epochs (default 1 epoch). */
 export function stepsFor(config: Config, dataset: Dataset, steps?: number, epochs?: number): number {
+  const perEpoch = Math.max(1, Math.floor(dataset.train.count / config.train.batch));
   if (steps) return steps;
-  const perEpoch = Math.floor(dataset.train.count / config.train.batch);
-  return perEpoch * (epochs ?? config.train.epochs ?? 1) || config.train.steps || 1;
+  if (epochs) return epochs * perEpoch;
+  if (config.train.steps) return config.train.steps;
+  return (config.train.epochs ?? 1) * perEpoch;
 }
 
 export async function train(opts: TrainOptions): Promise<RunResult> {

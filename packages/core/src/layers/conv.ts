@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { conv2dBackpropInput } from '../kernels/conv2d_backprop_input.js';
+import { concatGroups, perGroup } from './groups.js';
 import type { LayerOp } from './types.js';
 
 export interface ConvArgs {
@@ -13,7 +14,6 @@ export interface ConvArgs {
   groups: number;
 }
 
-const perGroup = <T extends tf.Tensor>(t: T, groups: number): T[] => (groups === 1 ? [t] : (tf.split(t, groups, t.rank - 1) as T[]));
 
 export function convForward(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, a: ConvArgs): tf.Tensor4D {
   return tf.tidy(() => {
@@ -21,7 +21,7 @@ export function convForward(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, a: C
     const ws = perGroup(w, a.groups);
     const bs = perGroup(b, a.groups);
     const ys = xs.map((xi, g) => tf.fused.conv2d({ x: xi, filter: ws[g]!, strides: a.stride, pad: a.pad, bias: bs[g]! }));
-    return ys.length === 1 ? ys[0]! : tf.concat(ys, 3);
+    return concatGroups(ys);
   });
 }
 
@@ -45,9 +45,8 @@ export function convBackward(x: tf.Tensor4D, w: tf.Tensor4D, dy: tf.Tensor4D, a:
         }) as tf.Tensor4D,
       );
     });
-    const cat = (ts: tf.Tensor4D[]): tf.Tensor4D => (ts.length === 1 ? ts[0]! : tf.concat(ts, 3));
-    const dx = needDx ? cat(dxs) : undefined;
-    return { dw: cat(dws), db: tf.sum(dy, [0, 1, 2]) as tf.Tensor1D, ...(dx ? { dx } : {}) } as { dx: tf.Tensor4D | undefined; dw: tf.Tensor4D; db: tf.Tensor1D };
+    const dx = needDx ? concatGroups(dxs) : undefined;
+    return { dw: concatGroups(dws), db: tf.sum(dy, [0, 1, 2]) as tf.Tensor1D, ...(dx ? { dx } : {}) } as { dx: tf.Tensor4D | undefined; dw: tf.Tensor4D; db: tf.Tensor1D };
   });
 }
 

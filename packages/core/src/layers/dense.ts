@@ -4,16 +4,16 @@
  * the coordinator in forward; the input gradients of all towers are summed in backward).
  */
 import * as tf from '@tensorflow/tfjs';
+import { concatGroups, perGroup } from './groups.js';
 import type { LayerOp } from './types.js';
 
-const perGroup = <T extends tf.Tensor>(t: T, groups: number): T[] => (groups === 1 ? [t] : (tf.split(t, groups, t.rank - 1) as T[]));
 
 export function denseForward(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D, groups = 1): tf.Tensor2D {
   return tf.tidy(() => {
     const ws = perGroup(w, groups);
     const bs = perGroup(b, groups);
     const ys = perGroup(x, groups).map((xi, g) => tf.fused.matMul({ a: xi, b: ws[g]!, bias: bs[g]! }) as tf.Tensor2D);
-    return ys.length === 1 ? ys[0]! : tf.concat(ys, 1);
+    return concatGroups(ys);
   });
 }
 
@@ -24,9 +24,8 @@ export function denseBackward(x: tf.Tensor2D, w: tf.Tensor2D, dy: tf.Tensor2D, g
     const dys = perGroup(dy, groups);
     const dx = needDx ? dys.map((dyi, g) => tf.matMul(dyi, ws[g]!, false, true) as tf.Tensor2D) : [];
     const dw = xs.map((xi, g) => tf.matMul(xi, dys[g]!, true, false) as tf.Tensor2D);
-    const cat = (ts: tf.Tensor2D[], axis: number): tf.Tensor2D => (ts.length === 1 ? ts[0]! : tf.concat(ts, axis));
-    const out = { dw: cat(dw, 1), db: tf.sum(dy, 0) as tf.Tensor1D };
-    return (needDx ? { ...out, dx: cat(dx, 1) } : out) as { dx: tf.Tensor2D | undefined; dw: tf.Tensor2D; db: tf.Tensor1D };
+    const out = { dw: concatGroups(dw), db: tf.sum(dy, 0) as tf.Tensor1D };
+    return (needDx ? { ...out, dx: concatGroups(dx) } : out) as { dx: tf.Tensor2D | undefined; dw: tf.Tensor2D; db: tf.Tensor1D };
   });
 }
 

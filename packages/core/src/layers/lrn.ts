@@ -5,6 +5,7 @@
  * keeps its own range; backward returns the gradient for the whole halo (the coordinator sums overlaps).
  */
 import * as tf from '@tensorflow/tfjs';
+import { concatGroups, perGroup } from './groups.js';
 import type { LayerOp } from './types.js';
 
 export interface LrnArgs {
@@ -23,16 +24,15 @@ const attrsOf = (a: LrnArgs) => ({ depthRadius: (a.size - 1) / 2, bias: a.k, alp
 function normalize(x: tf.Tensor4D, a: LrnArgs): tf.Tensor4D {
   const { depthRadius, bias, alpha, beta } = attrsOf(a);
   if (a.groups === 1) return tf.localResponseNormalization(x, depthRadius, bias, alpha, beta);
-  const parts = tf.split(x, a.groups, 3).map((xi) => tf.localResponseNormalization(xi as tf.Tensor4D, depthRadius, bias, alpha, beta) as tf.Tensor4D);
-  return tf.concat(parts, 3);
+  return concatGroups(perGroup(x, a.groups).map((xi) => tf.localResponseNormalization(xi, depthRadius, bias, alpha, beta) as tf.Tensor4D));
 }
 
 function normalizeGrad(x: tf.Tensor4D, y: tf.Tensor4D, dy: tf.Tensor4D, a: LrnArgs): tf.Tensor4D {
   const attrs = attrsOf(a);
   const grad = (xi: tf.Tensor, yi: tf.Tensor, dyi: tf.Tensor) => tf.engine().runKernel('LRNGrad', { x: xi, y: yi, dy: dyi }, attrs as never) as tf.Tensor4D;
   if (a.groups === 1) return grad(x, y, dy);
-  const [xs, ys, dys] = [x, y, dy].map((t) => tf.split(t, a.groups, 3));
-  return tf.concat(xs!.map((xi, g) => grad(xi, ys![g]!, dys![g]!)), 3);
+  const [xs, ys, dys] = [x, y, dy].map((t) => perGroup(t, a.groups));
+  return concatGroups(xs!.map((xi, g) => grad(xi, ys![g]!, dys![g]!)));
 }
 
 export function lrnOp(a: LrnArgs): LayerOp {
