@@ -29,7 +29,7 @@ export class TowerProcesses {
   readonly children: ChildProcess[] = [];
   private stopping = false;
 
-  constructor(private readonly opts: LaunchOptions) {
+  constructor(opts: LaunchOptions) {
     const main = towerMainPath();
     for (const t of opts.towers) {
       const args = [main, '--connect', opts.endpoint, '--index', String(t.index), '--backend', opts.backend, '--log-level', opts.logLevel];

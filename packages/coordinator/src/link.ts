@@ -28,7 +28,6 @@ export class TowerLink {
   private readonly inbox: Message[][];
   private sending: Promise<void> = Promise.resolve();
   private failure: Error | undefined;
-  private loop: Promise<void> | undefined;
 
   constructor(
     readonly endpoint: string,
@@ -41,7 +40,7 @@ export class TowerLink {
 
   async bind(): Promise<void> {
     await this.socket.bind(this.endpoint);
-    this.loop = this.receive();
+    void this.receive(); // runs until the socket closes; failures reach waiters through fail()
   }
 
   /** The next message from tower t, which must be of `kind`. */

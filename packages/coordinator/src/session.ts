@@ -44,7 +44,7 @@ export class Session {
   private readonly dir: string;
   private died: TowerError | undefined;
 
-  private constructor(private readonly opts: SessionOptions) {
+  private constructor(opts: SessionOptions) {
     this.towers = opts.devices.length;
     this.plan = planSplit(buildNet(opts.config.net), this.towers);
     this.dir = mkdtempSync(join(tmpdir(), 'alexnet-'));

@@ -3,7 +3,7 @@
  * handler per kind (the zeromq.js majordomo shape). A malformed message is logged and dropped; a failing
  * handler reports an `error` to the coordinator; neither takes the process down.
  */
-import { type BackendChoice, type BackendInfo, buildNet, COORDINATOR_TO_TOWER, decode, encode, type Header, type Kind, type Message, parseConfig, planSplit, ProtocolError } from '@alexnet/core';
+import { type BackendInfo, buildNet, COORDINATOR_TO_TOWER, decode, encode, type Header, type Kind, type Message, parseConfig, planSplit, ProtocolError } from '@alexnet/core';
 import type { Logger } from 'pino';
 import { Dealer } from 'zeromq';
 import { type TensorOut, TowerModel } from './model.js';
