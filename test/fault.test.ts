@@ -34,7 +34,8 @@ describe('a tower killed mid-run', () => {
     const { code, at } = await exited;
     expect(code).not.toBe(0);
     expect(at - killedAt).toBeLessThan(5_000);
-    expect(stderr).toMatch(/tower 1 \(device 1, pid \d+\) killed by SIGKILL/);
+    expect(stderr).toMatch(/^coordinator: tower 1 \(device 1, pid \d+\) killed by SIGKILL$/m);
+    expect(stderr).not.toMatch(/at .*\.js:\d+/); // a message, not a stack trace
     // No orphans: give the kernel a moment to reap, then every tower must be gone.
     await new Promise((r) => setTimeout(r, 500));
     for (const t of towers) expect(alive(t.pid), `tower pid ${t.pid}`).toBe(false);

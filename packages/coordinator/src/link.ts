@@ -3,7 +3,7 @@
  * the order it was asked, so waiting is a FIFO per tower. Anything malformed is logged and dropped; a
  * tower's `error` or a link failure (a tower died) rejects every waiter so the run stops at once.
  */
-import { decode, encode, type Header, type Kind, type Message, TOWER_TO_COORDINATOR } from '@alexnet/core';
+import { AlexnetError, decode, encode, type Header, type Kind, type Message, TOWER_TO_COORDINATOR } from '@alexnet/core';
 import type { Logger } from 'pino';
 import { Router } from 'zeromq';
 
@@ -18,8 +18,11 @@ interface Waiter {
   reject: (e: Error) => void;
 }
 
-export class TowerError extends Error {
-  readonly code = 'E_TOWER';
+/** A tower died, failed, or broke protocol: the run cannot go on. */
+export class TowerError extends AlexnetError {
+  constructor(message: string) {
+    super('E_TOWER', message);
+  }
 }
 
 export class TowerLink {
