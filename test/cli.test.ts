@@ -13,8 +13,10 @@ describe('coordinator summary', () => {
     expect(s.layers).toHaveLength(23);
     const conv1 = s.layers[0];
     expect(conv1).toMatchObject({ name: 'conv1', output_shape: [55, 55, 96], params: 34_944 });
-    expect(s.layers.find((l: { name: string }) => l.name === 'fc6')).toMatchObject({ output_shape: [4096], params: 37_752_832, exchange: true });
+    expect(s.layers.find((l: { name: string }) => l.name === 'fc6')).toMatchObject({ output_shape: [4096], params: 37_752_832, exchange: true, split: 'row', exchange_kind: 'reduce' });
+    expect(s.layers.find((l: { name: string }) => l.name === 'fc7')).toMatchObject({ split: 'column', exchange_kind: 'gather' });
     expect(s.total_params).toBe(60_965_224);
+    // The paper's cross-tower layers; how each is split is chosen by bytes moved (fc6, fc8: row; fc7: column).
     expect(s.exchange_points).toEqual(['conv3', 'fc6', 'fc7', 'fc8']);
   });
   it('prints a Keras-like table', async () => {

@@ -4,6 +4,7 @@
  * towers, so this also exercises the LRN-halo and split-group exchanges the plan derives.
  */
 import { assemble, loadDataset, resolveConfig, Session } from '@alexnet/coordinator';
+import { buildNet, type Config, planSplit } from '@alexnet/core';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fixture } from './helpers.js';
@@ -23,19 +24,34 @@ const dataset = loadDataset(config);
 const log = pino({ level: 'silent' });
 const sessions: Session[] = [];
 
-async function run(towers: number): Promise<{ initial: Weights; losses: number[]; final: Weights }> {
-  const s = await Session.start({ config, devices: Array.from({ length: towers }, (_, i) => String(i)), backend: 'wasm', gpu: false, log });
+type Split = 'auto' | 'column' | 'row';
+
+/** The tiny config with every dense layer split one way, and the batch cut into `micro` micro-batches. */
+function variant(split: Split, micro: number): Config {
+  const layers = config.net.layers.map((l) => (l.kind === 'dense' ? { ...l, split } : l));
+  return { ...config, net: { ...config.net, layers }, train: { ...config.train, micro_batches: micro } };
+}
+
+async function run(towers: number, split: Split = 'auto', micro = 1): Promise<{ initial: Weights; losses: number[]; final: Weights }> {
+  const c = variant(split, micro);
+  const s = await Session.start({ config: c, devices: Array.from({ length: towers }, (_, i) => String(i)), backend: 'wasm', gpu: false, log });
   sessions.push(s);
   const initial = await s.fullWeights();
   const losses: number[] = [];
   for (let step = 0; step < 3; step++) {
-    const idx = Array.from({ length: config.train.batch }, (_, i) => (step * config.train.batch + i) % dataset.train.count);
+    const idx = Array.from({ length: c.train.batch }, (_, i) => (step * c.train.batch + i) % dataset.train.count);
     const { images, labels } = assemble(dataset.train, dataset.shape, idx);
-    losses.push((await s.trainStep(step, images, labels, config.train.optimizer.lr)).loss);
+    losses.push((await s.trainStep(step, images, labels, c.train.optimizer.lr)).loss);
   }
   const final = await s.fullWeights();
   await s.close();
   return { initial, losses, final };
+}
+
+function expectSame(one: Awaited<ReturnType<typeof run>>, other: Awaited<ReturnType<typeof run>>, what: string): void {
+  expect(maxDiff(one.initial, other.initial), `${what}: initial weights`).toBe(0);
+  other.losses.forEach((l, i) => expect(Math.abs(l - one.losses[i]!) / one.losses[i]!, `${what}: loss at step ${i}`).toBeLessThan(LOSS_TOL));
+  expect(maxDiff(one.final, other.final), `${what}: weights after 3 steps`).toBeLessThan(WEIGHT_TOL);
 }
 
 function maxDiff(a: Weights, b: Weights): number {
@@ -52,16 +68,30 @@ function maxDiff(a: Weights, b: Weights): number {
 afterAll(() => sessions.forEach((s) => s.abort()));
 
 describe('1, 2 and 4 towers compute the same training steps', () => {
-  it('same initial weights, same loss at every step, same weights after 3 SGD steps', async () => {
+  it('same initial weights, same loss at every step, same weights after 3 SGD steps (auto dense splits)', async () => {
     const one = await run(1);
-    const two = await run(2);
-    const four = await run(4);
     // The run must actually learn something for the comparison to mean anything.
     expect(maxDiff(one.initial, one.final)).toBeGreaterThan(1e-3);
-    for (const other of [two, four]) {
-      expect(maxDiff(one.initial, other.initial)).toBe(0);
-      other.losses.forEach((l, i) => expect(Math.abs(l - one.losses[i]!) / one.losses[i]!, `loss at step ${i}`).toBeLessThan(LOSS_TOL));
-      expect(maxDiff(one.final, other.final)).toBeLessThan(WEIGHT_TOL);
-    }
+    // `auto` on the tiny net makes fc4 (8 → 16) column-split and fc5 (16 → 8) row-split: both kinds at once.
+    const summary = (await import('@alexnet/coordinator')).summarize(planSplit(buildNet(config.net), 2));
+    expect(summary.layers.filter((l) => l.split).map((l) => `${l.name}:${l.split}`)).toEqual(['fc4:column', 'fc5:row']);
+    expectSame(one, await run(2), '2 towers');
+    expectSame(one, await run(4), '4 towers');
+  });
+  for (const split of ['column', 'row'] as const) {
+    it(`every dense layer ${split}-split, on 2 and 4 towers`, async () => {
+      const one = await run(1, split);
+      expectSame(one, await run(2, split), `2 towers, ${split}`);
+      expectSame(one, await run(4, split), `4 towers, ${split}`);
+    });
+  }
+});
+
+describe('pipelined micro-batches', () => {
+  it('give the same weights as the unpipelined step (uneven micro-batches: 8 = 2 + 3 + 3)', async () => {
+    const plain = await run(2, 'auto', 1);
+    const piped = await run(2, 'auto', 3);
+    expectSame(plain, piped, '2 towers, 3 micro-batches');
+    expectSame(plain, await run(1, 'auto', 4), '1 tower, 4 micro-batches');
   });
 });

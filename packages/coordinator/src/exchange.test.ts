@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { concatLastAxis, sliceLastAxis, sumShard } from './exchange.js';
+import { concatLastAxis, placeSlice, sliceLastAxis, sumShard } from './exchange.js';
 
 describe('exchange arithmetic', () => {
   it('concatenates and slices along the last axis', () => {
@@ -18,6 +18,19 @@ describe('exchange arithmetic', () => {
   it('passes a lone full part through without copying', () => {
     const full = { meta: { shard: 0, lo: 0, hi: 2 }, data: Float32Array.from([1, 2]) };
     expect(sumShard([full], 1, 0, 2)).toBe(full.data);
+  });
+  it('sums the overlap of wider parts (row-split partial sums cut to one tower\'s range)', () => {
+    // two towers' partials over 3 columns, 2 rows; tower 1 reads columns [1, 3)
+    const a = { meta: { shard: 0, lo: 0, hi: 3 }, data: Float32Array.from([1, 2, 3, 4, 5, 6]) };
+    const b = { meta: { shard: 1, lo: 0, hi: 3 }, data: Float32Array.from([10, 20, 30, 40, 50, 60]) };
+    expect([...sumShard([a, b], 2, 1, 3)]).toEqual([22, 33, 55, 66]);
+  });
+  it('places a slice of any axis into the full tensor', () => {
+    const full = new Float32Array(12); // [3, 4]
+    placeSlice(full, [3, 4], 0, 1, 3, Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8])); // rows 1..2
+    placeSlice(full, [3, 4], 1, 0, 1, Float32Array.from([9, 9, 9])); // column 0
+    expect([...full]).toEqual([9, 0, 0, 0, 9, 2, 3, 4, 9, 6, 7, 8]);
+    expect(() => placeSlice(full, [3, 4], 1, 0, 2, Float32Array.from([1]))).toThrow(/needs 6 values/);
   });
   it('refuses a part of the wrong size', () => {
     const bad = { meta: { shard: 0, lo: 0, hi: 2 }, data: Float32Array.from([1, 2, 3]) };

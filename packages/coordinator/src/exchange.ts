@@ -11,8 +11,10 @@ export interface Part {
 }
 
 /**
- * Sum the gradient parts that fall into shard [lo, hi) of an activation with `rows` rows (batch × spatial).
- * A part covers global channels [meta.lo, meta.hi) ⊆ [lo, hi). A single full-width part is returned as is.
+ * Sum the parts' values in columns [lo, hi) of an activation with `rows` rows (batch × spatial). A part
+ * covers global columns [meta.lo, meta.hi); only its overlap with [lo, hi) is added. Used for the towers'
+ * partial input gradients of a shard, and for the partial sums of a row-split layer. A single part that
+ * is exactly [lo, hi) is returned as is.
  */
 export function sumShard(parts: readonly Part[], rows: number, lo: number, hi: number): Float32Array {
   const width = hi - lo;
@@ -20,19 +22,34 @@ export function sumShard(parts: readonly Part[], rows: number, lo: number, hi: n
   const out = new Float32Array(rows * width);
   for (const { meta, data } of parts) {
     const w = meta.hi - meta.lo;
-    if (data.length !== rows * w) throw new Error(`gradient part for shard ${meta.shard} [${meta.lo}, ${meta.hi}) has ${data.length} values, expected ${rows * w}`);
-    if (w === width) {
+    if (data.length !== rows * w) throw new Error(`part for shard ${meta.shard} [${meta.lo}, ${meta.hi}) has ${data.length} values, expected ${rows * w}`);
+    const a = Math.max(lo, meta.lo);
+    const b = Math.min(hi, meta.hi);
+    if (a >= b) continue;
+    if (w === width && a === lo) {
       for (let i = 0; i < out.length; i++) out[i]! += data[i]!;
       continue;
     }
-    const off = meta.lo - lo;
+    const n = b - a;
+    const o0 = a - lo;
+    const d0 = a - meta.lo;
     for (let r = 0; r < rows; r++) {
-      const o = r * width + off;
-      const d = r * w;
-      for (let c = 0; c < w; c++) out[o + c]! += data[d + c]!;
+      const o = r * width + o0;
+      const d = r * w + d0;
+      for (let c = 0; c < n; c++) out[o + c]! += data[d + c]!;
     }
   }
   return out;
+}
+
+/** Copy `src`, indices [lo, hi) of axis `axis` of a tensor of shape `shape`, into the full tensor `full`. */
+export function placeSlice(full: Float32Array, shape: readonly number[], axis: number, lo: number, hi: number, src: Float32Array): void {
+  const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1);
+  const dim = shape[axis]!;
+  const block = (hi - lo) * inner;
+  if (src.length !== outer * block) throw new Error(`slice [${lo}, ${hi}) of axis ${axis} of [${shape.join(', ')}] needs ${outer * block} values, got ${src.length}`);
+  for (let o = 0; o < outer; o++) full.set(src.subarray(o * block, (o + 1) * block), (o * dim + lo) * inner);
 }
 
 /** Concatenate [rows, w_t] blocks along the last axis into [rows, Σ w_t] (the logits of all towers). */

@@ -31,6 +31,8 @@ export class TowerLink {
   private readonly inbox: Message[][];
   private sending: Promise<void> = Promise.resolve();
   private failure: Error | undefined;
+  /** Payload bytes (header and tensor frames) sent to and received from the towers. */
+  readonly bytes = { sent: 0, received: 0 };
 
   constructor(
     readonly endpoint: string,
@@ -60,7 +62,9 @@ export class TowerLink {
   }
 
   send<K extends Kind>(t: number, kind: K, body: Omit<Header<K>, 'v' | 'kind' | 'tensors'>, tensors: Outgoing[] = []): Promise<void> {
-    const frames = [Buffer.from(`tower-${t}`), ...encode(kind, body, tensors)];
+    const payload = encode(kind, body, tensors);
+    for (const f of payload) this.bytes.sent += f.byteLength;
+    const frames = [Buffer.from(`tower-${t}`), ...payload];
     // zeromq.js allows one pending send per socket: chain them.
     // A failed send (the tower is gone) fails the link, which rejects whoever waits for a reply.
     this.sending = this.sending.then(() => (this.failure ? undefined : this.socket.send(frames))).catch((e: Error) => this.fail(new TowerError(`send to tower ${t} failed: ${e.message}`)));
@@ -103,6 +107,7 @@ export class TowerLink {
           continue;
         }
         let msg: Message;
+        for (const f of frames) this.bytes.received += f.byteLength;
         try {
           msg = decode(frames, TOWER_TO_COORDINATOR);
         } catch (e) {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BackendChoice, buildNet, type Config, type Header, type Message, type Plan, planSplit, product, shardRange, shardsFor, softmaxCrossEntropy } from '@alexnet/core';
 import type { Logger } from 'pino';
-import { concatLastAxis, type Part, sliceLastAxis, sumShard } from './exchange.js';
+import { concatLastAxis, type Part, placeSlice, sliceLastAxis, sumShard } from './exchange.js';
 import { TowerProcesses } from './launch.js';
 import { type Outgoing, TowerError, TowerLink } from './link.js';
 
@@ -20,6 +20,17 @@ export interface SessionOptions {
   gpu: boolean;
   log: Logger;
   towerLogLevel?: string;
+  /** Towers time every layer op and report it (for `bench`). */
+  profile?: boolean;
+}
+
+/** What the towers reported since the last reset: busy time and, when profiling, per-layer time (ms). */
+export interface TowerStats {
+  /** Per tower: time spent handling requests (compute and encoding its replies). */
+  busy: number[];
+  /** Per tower, per layer index: forward and backward time. */
+  forward: number[][];
+  backward: number[][];
 }
 
 export interface StepResult {
@@ -29,10 +40,27 @@ export interface StepResult {
 
 /** Where a step's time went, as seen from the coordinator (ms). */
 export interface StepTiming {
-  forward: number;
-  backward: number;
+  /** The pipelined forward and backward of all micro-batches. */
+  pass: number;
   update: number;
   loss: number;
+  /** Coordinator work between replies and the requests they trigger (sums, concatenation, slicing, loss). */
+  exchange: number;
+}
+
+interface MicroBatch {
+  index: number;
+  offset: number;
+  size: number;
+}
+
+/** Cut a batch into `m` micro-batches of nearly equal size. */
+export function microBatches(batch: number, m: number): MicroBatch[] {
+  const count = Math.min(m, batch);
+  return Array.from({ length: count }, (_, index) => {
+    const offset = Math.floor((index * batch) / count);
+    return { index, offset, size: Math.floor(((index + 1) * batch) / count) - offset };
+  });
 }
 
 export class Session {
@@ -43,10 +71,14 @@ export class Session {
   private readonly procs: TowerProcesses;
   private readonly dir: string;
   private died: TowerError | undefined;
+  private readonly microBatches: number;
+  stats: TowerStats;
 
   private constructor(opts: SessionOptions) {
     this.towers = opts.devices.length;
     this.plan = planSplit(buildNet(opts.config.net), this.towers);
+    this.stats = this.resetStats();
+    this.microBatches = opts.config.train.micro_batches;
     this.dir = mkdtempSync(join(tmpdir(), 'alexnet-'));
     const endpoint = `ipc://${join(this.dir, 'towers.sock')}`;
     this.link = new TowerLink(endpoint, this.towers, opts.log);
@@ -70,13 +102,33 @@ export class Session {
     try {
       await s.link.bind();
       await s.link.all('hello');
-      for (let t = 0; t < s.towers; t++) await s.link.send(t, 'init', { tower: t, towers: s.towers, config: opts.config });
+      for (let t = 0; t < s.towers; t++) await s.link.send(t, 'init', { tower: t, towers: s.towers, config: opts.config, profile: opts.profile === true });
       s.readies = (await s.link.all('ready')).map((m) => m.header);
       return s;
     } catch (e) {
       s.abort();
       throw s.died ?? e;
     }
+  }
+
+  /** Start counting tower stats afresh; returns the new (empty) stats. */
+  resetStats(): TowerStats {
+    const layers = (): number[][] => Array.from({ length: this.towers }, () => new Array<number>(this.plan.layers.length).fill(0));
+    this.stats = { busy: new Array<number>(this.towers).fill(0), forward: layers(), backward: layers() };
+    return this.stats;
+  }
+
+  /** Payload bytes sent to and received from the towers since the session started. */
+  get bytes(): { sent: number; received: number } {
+    return { ...this.link.bytes };
+  }
+
+  private record(replies: Message<'activation' | 'gradient' | 'updated'>[], first: number, into?: number[][]): void {
+    replies.forEach((m, t) => {
+      this.stats.busy[t]! += m.header.ms;
+      const layers = (m.header as { layers?: number[] }).layers;
+      if (into && layers) layers.forEach((ms, j) => (into[t]![first + j]! += ms));
+    });
   }
 
   get pids(): number[] {
@@ -89,74 +141,148 @@ export class Session {
   }
 
   /**
-   * Forward through every segment. Returns the full logits [batch, classes].
-   * Each segment's outputs are kept (per tower) for the backward sums' row counts.
+   * The pipelined pass over one batch. The batch is cut into micro-batches (train.micro_batches); every
+   * tower is sent segment 0 of all of them at once, and each reply immediately triggers the next request
+   * for that micro-batch: its next segment's inputs (gathered or summed from all towers' outputs), or, after
+   * the last segment, its loss and the backward pass segment by segment. So while one micro-batch's data is
+   * on the wire or at the coordinator, the towers compute another. Every tower is sent the same requests in
+   * the same order and answers in that order, so the replies are awaited as one FIFO of requests.
+   * Gradients accumulate on the towers; the caller then sends one update for the whole batch.
    */
-  async forward(step: number, images: Float32Array, batch: number, training: boolean, timing?: StepTiming): Promise<Float32Array> {
-    const t0 = performance.now();
-    const image: Outgoing = { data: images, shape: [batch, ...this.plan.net.inputShape] };
-    let outputs: Message<'activation'>[] = [];
-    for (const seg of this.plan.segments) {
-      const first = this.plan.layers[seg.first]!;
-      for (let t = 0; t < this.towers; t++) {
-        let inputs: Outgoing[];
-        if (seg.index === 0) inputs = [image];
-        else {
-          const width = first.layer.inShape[first.layer.inShape.length - 1]!;
-          inputs = shardsFor(width, this.towers, first.towers[t]!.in).map((s) => ({ data: outputs[s]!.tensors[0]!, shape: outputs[s]!.header.tensors[0]!.shape }));
-        }
-        void this.link.send(t, 'forward', { step, segment: seg.index, training, sampleOffset: 0 }, inputs);
-      }
-      outputs = await this.link.all('activation');
+  private async pass(step: number, images: Float32Array, labels: Int32Array | undefined, batch: number, training: boolean, timing?: StepTiming): Promise<{ logits: Float32Array; loss: number; correct: number }> {
+    const { net, segments } = this.plan;
+    const imageSize = product(net.inputShape);
+    const parts = microBatches(batch, this.microBatches);
+    const logits = new Float32Array(batch * net.classes);
+    const queue: { kind: 'activation' | 'gradient'; part: number; segment: number }[] = [];
+    let loss = 0;
+    let correct = 0;
+    const forward = (p: MicroBatch, segment: number, inputs: Outgoing[][]): void => {
+      for (let t = 0; t < this.towers; t++) void this.link.send(t, 'forward', { step, segment, part: p.index, training, sampleOffset: p.offset }, inputs[t]);
+      queue.push({ kind: 'activation', part: p.index, segment });
+    };
+    const backward = (p: MicroBatch, segment: number, dys: Outgoing[]): void => {
+      for (let t = 0; t < this.towers; t++) void this.link.send(t, 'backward', { step, segment, part: p.index }, [dys[t]!]);
+      queue.push({ kind: 'gradient', part: p.index, segment });
+    };
+    for (const p of parts) {
+      const image = { data: images.subarray(p.offset * imageSize, (p.offset + p.size) * imageSize), shape: [p.size, ...net.inputShape] };
+      forward(p, 0, Array.from({ length: this.towers }, () => [image]));
     }
-    const last = this.plan.layers[this.plan.layers.length - 1]!;
-    const logits = last.outputReplicated ? outputs[0]!.tensors[0]! : concatLastAxis(outputs.map((o) => o.tensors[0]!), batch);
-    if (timing) timing.forward += performance.now() - t0;
-    return logits;
+    while (queue.length > 0) {
+      const head = queue.shift()!;
+      const replies = await this.link.all(head.kind);
+      for (const [t, r] of replies.entries()) {
+        if (r.header.part !== head.part || r.header.segment !== head.segment) {
+          throw new TowerError(`tower ${t} answered part ${r.header.part} segment ${r.header.segment}, expected part ${head.part} segment ${head.segment}`);
+        }
+      }
+      const p = parts[head.part]!;
+      const seg = segments[head.segment]!;
+      const t0 = performance.now();
+      if (head.kind === 'activation') {
+        this.record(replies, seg.first, this.stats.forward);
+        const outs = replies.map((r) => r.tensors[0]!);
+        if (head.segment + 1 < segments.length) {
+          forward(p, head.segment + 1, this.gather(segments[head.segment + 1]!.first, outs, p.size));
+        } else {
+          const z = this.logitsOf(outs, p.size);
+          logits.set(z, p.offset * net.classes);
+          if (labels) {
+            const t1 = performance.now();
+            const r = softmaxCrossEntropy(z, labels.subarray(p.offset, p.offset + p.size), net.classes, batch);
+            if (timing) timing.loss += performance.now() - t1;
+            loss += r.loss * p.size;
+            correct += r.correct;
+            backward(p, head.segment, this.dlogitsFor(r.dlogits, p.size));
+          }
+        }
+      } else {
+        this.record(replies, seg.first, this.stats.backward);
+        if (head.segment > 0) backward(p, head.segment - 1, this.scatter(seg.first, replies as Message<'gradient'>[], p.size));
+      }
+      if (timing) timing.exchange += performance.now() - t0;
+    }
+    return { logits, loss: loss / batch, correct };
   }
 
-  /** Backward from ∂loss/∂logits through every segment, then one optimizer step on every tower. */
-  async backward(step: number, dlogits: Float32Array, batch: number, timing?: StepTiming): Promise<void> {
-    const t0 = performance.now();
-    const lastLayer = this.plan.layers[this.plan.layers.length - 1]!;
-    let dys: Float32Array[] = lastLayer.towers.map((s) => sliceLastAxis(dlogits, batch, s.out.lo, s.out.hi));
-    let shapes: number[][] = lastLayer.towers.map((s) => [batch, s.out.hi - s.out.lo]);
-    for (let k = this.plan.segments.length - 1; k >= 0; k--) {
-      const seg = this.plan.segments[k]!;
-      for (let t = 0; t < this.towers; t++) void this.link.send(t, 'backward', { step, segment: k }, [{ data: dys[t]!, shape: shapes[t]! }]);
-      const grads = await this.link.all('gradient');
-      if (k === 0) break;
-      // Sum the partial input gradients per shard of the previous layer's output.
-      const prev = this.plan.layers[seg.first - 1]!;
-      const inShape = this.plan.layers[seg.first]!.layer.inShape;
-      const width = inShape[inShape.length - 1]!;
-      const rows = batch * product(inShape.slice(0, -1));
-      const byShard: Part[][] = Array.from({ length: this.towers }, () => []);
-      for (const g of grads) g.header.parts.forEach((meta, i) => byShard[meta.shard]!.push({ meta, data: g.tensors[i]! }));
-      dys = byShard.map((parts, s) => {
+  /** Each tower's inputs for the segment starting at layer i, from every tower's output of the one before. */
+  private gather(i: number, outs: Float32Array[], n: number): Outgoing[][] {
+    const planned = this.plan.layers[i]!;
+    const inShape = planned.layer.inShape;
+    const width = inShape[inShape.length - 1]!;
+    const lead = [n, ...inShape.slice(0, -1)];
+    const rows = n * product(inShape.slice(0, -1));
+    return planned.towers.map((slice) => {
+      if (planned.input === 'partial') {
+        // After a row-split layer: the input is the sum of every tower's partial, cut to the range read.
+        const parts = outs.map((data) => ({ meta: { shard: 0, lo: 0, hi: width }, data }));
+        return [{ data: sumShard(parts, rows, slice.in.lo, slice.in.hi), shape: [...lead, slice.in.hi - slice.in.lo] }];
+      }
+      // Sharded: the shards the tower's range reads, as received (views, no copies).
+      return shardsFor(width, this.towers, slice.in).map((s) => {
         const r = shardRange(width, s, this.towers);
-        return sumShard(parts, rows, r.lo, r.hi);
+        return { data: outs[s]!, shape: [...lead, r.hi - r.lo] };
       });
-      shapes = prev.towers.map((sl) => [batch, ...inShape.slice(0, -1), sl.out.hi - sl.out.lo]);
+    });
+  }
+
+  /** Each tower's output gradient for the segment ending at layer i-1, from every tower's input gradient parts of layer i. */
+  private scatter(i: number, grads: Message<'gradient'>[], n: number): Outgoing[] {
+    const planned = this.plan.layers[i]!;
+    const inShape = planned.layer.inShape;
+    const width = inShape[inShape.length - 1]!;
+    const lead = [n, ...inShape.slice(0, -1)];
+    const rows = n * product(inShape.slice(0, -1));
+    const all: Part[] = grads.flatMap((g) => g.header.parts.map((meta, j) => ({ meta, data: g.tensors[j]! })));
+    if (planned.input === 'partial') {
+      // A row-split layer before: every tower needs the gradient of the whole output; the parts add up to it.
+      const dy = { data: sumShard(all, rows, 0, width), shape: [...lead, width] };
+      return Array.from({ length: this.towers }, () => dy);
     }
-    if (timing) timing.backward += performance.now() - t0;
+    // Sharded: sum the towers' partial input gradients per shard.
+    return Array.from({ length: this.towers }, (_, s) => {
+      const r = shardRange(width, s, this.towers);
+      return { data: sumShard(all.filter((x) => x.meta.shard === s), rows, r.lo, r.hi), shape: [...lead, r.hi - r.lo] };
+    });
+  }
+
+  /** The logits [n, classes] from the towers' outputs of the last layer. */
+  private logitsOf(outs: Float32Array[], n: number): Float32Array {
+    const last = this.plan.layers[this.plan.layers.length - 1]!;
+    const classes = this.plan.net.classes;
+    if (last.output === 'partial') return sumShard(outs.map((data) => ({ meta: { shard: 0, lo: 0, hi: classes }, data })), n, 0, classes);
+    if (last.output === 'replicated') return outs[0]!;
+    return concatLastAxis(outs, n);
+  }
+
+  /** Each tower's share of ∂loss/∂logits. */
+  private dlogitsFor(dlogits: Float32Array, n: number): Outgoing[] {
+    const last = this.plan.layers[this.plan.layers.length - 1]!;
+    if (last.output !== 'sharded') return last.towers.map(() => ({ data: dlogits, shape: [n, this.plan.net.classes] }));
+    return last.towers.map((s) => ({ data: sliceLastAxis(dlogits, n, s.out.lo, s.out.hi), shape: [n, s.out.hi - s.out.lo] }));
+  }
+
+  /** Forward only (dropout off unless `training`): the logits [batch, classes]. */
+  async forward(step: number, images: Float32Array, batch: number, training: boolean, timing?: StepTiming): Promise<Float32Array> {
+    const t0 = performance.now();
+    const { logits } = await this.pass(step, images, undefined, batch, training, timing);
+    if (timing) timing.pass += performance.now() - t0;
+    return logits;
   }
 
   async update(step: number, lr: number, timing?: StepTiming): Promise<void> {
     const t0 = performance.now();
     for (let t = 0; t < this.towers; t++) void this.link.send(t, 'update', { step, lr });
-    await this.link.all('updated');
+    this.record(await this.link.all('updated'), 0);
     if (timing) timing.update += performance.now() - t0;
   }
 
-  /** One SGD step on a batch: forward, loss at the coordinator, backward, update. */
+  /** One SGD step on a batch: the pipelined forward, loss and backward of its micro-batches, then one update. */
   async trainStep(step: number, images: Float32Array, labels: Int32Array, lr: number, timing?: StepTiming): Promise<StepResult> {
-    const batch = labels.length;
-    const logits = await this.forward(step, images, batch, true, timing);
     const t0 = performance.now();
-    const { loss, correct, dlogits } = softmaxCrossEntropy(logits, labels, this.plan.net.classes);
-    if (timing) timing.loss += performance.now() - t0;
-    await this.backward(step, dlogits, batch, timing);
+    const { loss, correct } = await this.pass(step, images, labels, labels.length, true, timing);
+    if (timing) timing.pass += performance.now() - t0;
     await this.update(step, lr, timing);
     return { loss, correct };
   }
@@ -170,11 +296,7 @@ export class Session {
       r.header.params.forEach((p, i) => {
         const key = `${p.layer}/${p.param}`;
         const full = out.get(key) ?? { shape: p.fullShape, data: new Float32Array(product(p.fullShape)) };
-        const cols = p.fullShape[p.fullShape.length - 1]!;
-        const rows = full.data.length / cols;
-        const w = p.hi - p.lo;
-        const src = r.tensors[i]!;
-        for (let row = 0; row < rows; row++) full.data.set(src.subarray(row * w, (row + 1) * w), row * cols + p.lo);
+        placeSlice(full.data, p.fullShape, p.axis, p.lo, p.hi, r.tensors[i]!);
         out.set(key, full);
       });
     }

@@ -11,9 +11,13 @@ export interface SummaryRow {
   params: number;
   flops: number;
   reads: 'own' | 'all' | 'image' | '-';
-  /** Per tower: [lo, hi) of the output channels/units it computes. */
+  /** Per tower: [lo, hi) of the output channels/units it computes (a row-split layer: all, as partial sums). */
   towers: [number, number][];
+  /** Dense layers: column- or row-split (see plan.ts); null for other kinds. */
+  split: 'column' | 'row' | null;
   exchange: boolean;
+  /** `gather`: the layer reads other towers' shards; `reduce`: its towers' partial sums are added after it. */
+  exchange_kind: 'gather' | 'reduce' | null;
 }
 
 export interface Summary {
@@ -38,7 +42,11 @@ export function summarize(plan: Plan): Summary {
       flops: p.layer.flops,
       reads: p.inputReplicated && p.layer.index === 0 ? 'image' : (spec.reads ?? '-'),
       towers: p.towers.map((s) => [s.out.lo, s.out.hi]),
-      exchange: p.exchange,
+      split: p.layer.spec.kind === 'dense' ? p.split : null,
+      // Shown where the cross-tower layer is: a gather at the layer that reads other towers' shards, a
+      // reduce at the row-split layer whose partial sums are added (the plan's boundary is the next layer).
+      exchange: (p.exchange && p.input !== 'partial') || p.split === 'row',
+      exchange_kind: p.split === 'row' ? 'reduce' : p.exchange && p.input !== 'partial' ? 'gather' : null,
     };
   });
   return {
@@ -56,11 +64,12 @@ export function summarize(plan: Plan): Summary {
 const fmt = (n: number): string => n.toLocaleString('en-US');
 
 export function formatSummary(s: Summary): string {
-  const head = ['Layer (kind)', 'Output shape', 'Param #', 'Reads', 'Towers', 'Exchange'];
+  const head = ['Layer (kind)', 'Output shape', 'Param #', 'Reads', 'Split', 'Towers', 'Exchange'];
   const rows = s.layers.map((l) => {
     const widths = new Set(l.towers.map(([lo, hi]) => hi - lo));
     const towers = l.params === 0 && l.towers.length > 1 ? `${l.towers.length} × ${[...widths].join('/')}` : l.towers.length === 1 ? 'all on 1' : `${l.towers.length} × ${[...widths].join('/')}`;
-    return [`${l.name} (${l.kind})`, `(None, ${l.output_shape.join(', ')})`, fmt(l.params), l.reads, towers, l.exchange ? 'gather ⇄' : ''];
+    const split = l.split === 'row' ? 'row (partial sums)' : (l.split ?? '');
+    return [`${l.name} (${l.kind})`, `(None, ${l.output_shape.join(', ')})`, fmt(l.params), l.reads, split, towers, l.exchange_kind ? `${l.exchange_kind} ⇄` : ''];
   });
   const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(width[i]!)).join('  ').trimEnd();
@@ -75,6 +84,9 @@ export function formatSummary(s: Summary): string {
     `Total params: ${fmt(s.total_params)} (${((s.total_params * 4) / 2 ** 20).toFixed(2)} MB float32)`,
     `Forward FLOPs per image: ${fmt(s.total_flops)}`,
     `Exchange points: ${s.exchange_points.length ? s.exchange_points.join(', ') : 'none (one tower)'}`,
+    ...(s.layers.some((l) => l.split === 'row')
+      ? ['Dense splits: column = each tower computes some units from the gathered input; row = each tower multiplies its own input shard and the partial sums are reduced at the next layer (chosen per layer: fewer bytes moved)']
+      : []),
     rule,
   ].join('\n');
 }

@@ -44,7 +44,7 @@ export interface RunResult {
   final_loss: number;
   test_loss: number;
   test_accuracy: number;
-  /** Coordinator-side time per step, ms (forward, backward, update, loss). */
+  /** Coordinator-side time per step, ms (the pipelined pass, update, loss, exchange work). */
   step_ms: StepTiming;
 }
 
@@ -71,7 +71,7 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
   process.once('SIGTERM', stop);
   try {
     const perEpoch = Math.max(1, Math.floor(dataset.train.count / batch));
-    const timing: StepTiming = { forward: 0, backward: 0, update: 0, loss: 0 };
+    const timing: StepTiming = { pass: 0, update: 0, loss: 0, exchange: 0 };
     const recent: number[] = [];
     let order = permutation(dataset.train.count, seed);
     let windowStart = performance.now();
@@ -125,7 +125,7 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
       final_loss: recent.reduce((a, b) => a + b, 0) / recent.length,
       test_loss: testLoss,
       test_accuracy: accuracy,
-      step_ms: { forward: timing.forward / opts.steps, backward: timing.backward / opts.steps, update: timing.update / opts.steps, loss: timing.loss / opts.steps },
+      step_ms: { pass: timing.pass / opts.steps, update: timing.update / opts.steps, loss: timing.loss / opts.steps, exchange: timing.exchange / opts.steps },
     };
     log.info(result, `${opts.run}: test accuracy ${(accuracy * 100).toFixed(2)}%`);
     await session.close();

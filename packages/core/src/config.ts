@@ -28,6 +28,12 @@ const dense = z.strictObject({
   name: z.string().optional(),
   units: positiveInt,
   reads: reads.default('all'),
+  /**
+   * How a `reads: all` dense layer is split across towers: `column` (each tower computes some units from the
+   * whole input, gathered), `row` (each tower multiplies its own input shard by its rows of W; the partial
+   * sums are added), or `auto`: whichever moves fewer bytes, i.e. row when units < input units.
+   */
+  split: z.enum(['auto', 'column', 'row']).default('auto'),
   bias_init: z.number().default(0),
   init_std: z.number().positive().optional(),
 });
@@ -95,6 +101,11 @@ export const trainSchema = z.strictObject({
       z.strictObject({ kind: z.literal('he') }),
     ])
     .default({ kind: 'normal', std: 0.01 }),
+  /**
+   * Split each batch into this many micro-batches and pipeline them: while one micro-batch's activations or
+   * gradients are exchanged, the towers compute the next. Gradients add up; one optimizer step per batch.
+   */
+  micro_batches: positiveInt.default(1),
   /** Log every this many steps. */
   log_every: positiveInt.default(20),
 });
@@ -133,7 +144,11 @@ export function fieldPath(path: readonly PropertyKey[]): string {
 /** Validate a parsed config object. Throws ConfigError naming the first bad field (all are listed in the message). */
 export function parseConfig(raw: unknown): Config {
   const result = configSchema.safeParse(raw);
-  if (result.success) return result.data;
+  if (result.success) {
+    const { batch, micro_batches: micro } = result.data.train;
+    if (micro > batch) throw new ConfigError('train.micro_batches', `${micro} micro-batches do not fit a batch of ${batch}; allowed: 1 to ${batch}`);
+    return result.data;
+  }
   const issues = result.error.issues;
   const first = issues[0]!;
   const lines = issues.map((i) => `${fieldPath(i.path)}: ${i.message}`);

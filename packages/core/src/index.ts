@@ -1,6 +1,7 @@
 export * from './backend.js';
 export * from './config.js';
 export * from './errors.js';
+export * from './flops.js';
 export * from './init.js';
 export * from './layers/index.js';
 export * from './loss.js';

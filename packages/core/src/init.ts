@@ -17,19 +17,22 @@ export function initStd(layer: Layer, init: TrainSpec['init']): number {
 }
 
 /**
- * The columns `cols` (output channels/units, last axis) of layer `layer`'s full weight and bias.
- * Weight layout: conv [fh, fw, Ci/groups, Co]; dense [In/groups, U].
+ * Rows `rows` and columns `cols` (output channels/units, last axis) of layer `layer`'s full weight, and
+ * the bias entries `cols`. Weight layout: conv [fh, fw, Ci/groups, Co]; dense [In/groups, U]. Column-split
+ * layers take all rows; a row-split dense layer takes its input shard's rows and every column.
  */
-export function initSlice(layer: Layer, cols: Range, seed: number, init: TrainSpec['init']): { weight: Float32Array; bias: Float32Array } {
+export function initSlice(layer: Layer, cols: Range, seed: number, init: TrainSpec['init'], rows?: Range): { weight: Float32Array; bias: Float32Array } {
   const [wShape] = layer.paramShapes as [number[], number[]];
   const fullCols = wShape[wShape.length - 1]!;
-  const rows = product(wShape.slice(0, -1));
+  const r0 = rows?.lo ?? 0;
+  const r1 = rows?.hi ?? product(wShape.slice(0, -1));
   const width = cols.hi - cols.lo;
   const std = initStd(layer, init);
   const stream = layer.index;
-  const weight = new Float32Array(rows * width);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < width; c++) weight[r * width + c] = std * normalAt(seed, stream, r * fullCols + cols.lo + c);
+  const weight = new Float32Array((r1 - r0) * width);
+  for (let r = r0; r < r1; r++) {
+    const o = (r - r0) * width;
+    for (let c = 0; c < width; c++) weight[o + c] = std * normalAt(seed, stream, r * fullCols + cols.lo + c);
   }
   const spec = layer.spec as { bias_init?: number };
   const bias = new Float32Array(width).fill(spec.bias_init ?? 0);

@@ -5,7 +5,8 @@ import { buildNet, paramCount, totalParams } from './net.js';
 import { planSplit } from './plan.js';
 
 const configs = resolve(import.meta.dirname, '../../../configs');
-const paper = buildNet(loadConfig(`${configs}/alexnet.yaml`).net);
+const config = loadConfig(`${configs}/alexnet.yaml`);
+const paper = buildNet(config.net);
 const byName = (n: string) => paper.layers.find((l) => l.name === n)!;
 
 describe('the paper net', () => {
@@ -29,9 +30,24 @@ describe('the paper net', () => {
 });
 
 describe('the split plan', () => {
-  const exchanges = (towers: number) => planSplit(paper, towers).layers.filter((p) => p.exchange).map((p) => p.layer.name);
-  it('derives the paper\'s exchange points for 2 towers', () => {
-    expect(exchanges(2)).toEqual(['conv3', 'fc6', 'fc7', 'fc8']);
+  const exchanges = (towers: number, net = paper) => planSplit(net, towers).layers.filter((p) => p.exchange).map((p) => p.layer.name);
+  const columnOnly = buildNet({ ...config.net, layers: config.net.layers.map((l) => (l.kind === 'dense' ? { ...l, split: 'column' as const } : l)) });
+  it('derives the paper\'s exchange points for 2 towers (column-split dense layers, as the paper)', () => {
+    expect(exchanges(2, columnOnly)).toEqual(['conv3', 'fc6', 'fc7', 'fc8']);
+  });
+  it('row-splits the dense layers that have fewer units than inputs, and reduces after them', () => {
+    const plan = planSplit(paper, 2);
+    expect(plan.layers.filter((p) => p.layer.spec.kind === 'dense').map((p) => `${p.layer.name}:${p.split}`)).toEqual(['fc6:row', 'fc7:column', 'fc8:row']);
+    // fc6 reads its own shard of pool5 (no gather); relu6 sums the partials; fc7 gathers; fc8's partial logits are summed by the coordinator
+    expect(exchanges(2)).toEqual(['conv3', 'relu6', 'fc7']);
+    const fc6 = plan.layers.find((p) => p.layer.name === 'fc6')!;
+    expect(fc6.towers[1]).toEqual({ out: { lo: 0, hi: 4096 }, in: { lo: 4608, hi: 9216 }, localGroups: 1 });
+    expect(plan.layers.find((p) => p.layer.name === 'relu6')!.input).toBe('partial');
+    expect(plan.layers[plan.layers.length - 1]!.output).toBe('partial');
+  });
+  it('refuses a row split where it cannot work, naming the field', () => {
+    const bad = buildNet({ ...config.net, layers: config.net.layers.map((l) => (l.name === 'conv1' ? l : l.kind === 'dense' ? { ...l, reads: 'own' as const, split: 'row' as const } : l)) });
+    expect(() => planSplit(bad, 2)).toThrow(/net\.layers\[16\]\.split.*reads its own group only/s);
   });
   it('needs no exchange on one tower (the grouped net)', () => {
     expect(exchanges(1)).toEqual([]);
@@ -39,7 +55,7 @@ describe('the split plan', () => {
     expect(planSplit(paper, 1).layers.find((p) => p.layer.name === 'conv2')!.towers[0]!.localGroups).toBe(2);
   });
   it('adds the exchanges a split group needs on 4 towers', () => {
-    expect(exchanges(4)).toEqual(['norm1', 'conv2', 'norm2', 'conv3', 'conv4', 'conv5', 'fc6', 'fc7', 'fc8']);
+    expect(exchanges(4, columnOnly)).toEqual(['norm1', 'conv2', 'norm2', 'conv3', 'conv4', 'conv5', 'fc6', 'fc7', 'fc8']);
     const norm1 = planSplit(paper, 4).layers.find((p) => p.layer.name === 'norm1')!;
     // tower 1 keeps maps [24, 48) of group 0 and reads a halo of 2 maps below: [22, 48)
     expect(norm1.towers[1]).toEqual({ out: { lo: 24, hi: 48 }, in: { lo: 22, hi: 48 }, localGroups: 1 });

@@ -7,9 +7,19 @@
  * what it holds, the layer is an exchange point: the coordinator gathers the towers' shards and hands each
  * tower the shards its range needs; in backward it sums the towers' partial gradients per shard.
  *
- * With N = net.groups this yields exactly the paper's exchanges (conv3, fc6, fc7, fc8). With N = 1 there is
- * none. With N > groups (e.g. the paper net on 4 towers) a group spans two towers, and the plan adds the
- * exchanges that needs (conv2, LRN halos, ...), so every tower count computes the same function.
+ * With N = net.groups and column-split dense layers this yields exactly the paper's exchanges (conv3, fc6,
+ * fc7, fc8). With N = 1 there is none. With N > groups (e.g. the paper net on 4 towers) a group spans two
+ * towers, and the plan adds the exchanges that needs (conv2, LRN halos, ...), so every tower count computes
+ * the same function.
+ *
+ * Dense layers that read all towers are split one of two ways (Megatron-LM's names):
+ *   column: tower t computes units [lo, hi) from the whole input. Moves the input width: the input is
+ *           gathered in forward, the input gradients summed in backward.
+ *   row:    tower t multiplies its own input shard by its rows of W and emits a *partial* sum over the full
+ *           output width; the next layer's input is the sum of the towers' partials (reduced in forward,
+ *           gathered in backward). Moves the output width.
+ * `auto` picks row when the layer has fewer units than inputs (AlexNet's fc6 9216→4096 and fc8 4096→1000),
+ * else column. An activation is therefore replicated (the image), sharded, or partial (after a row layer).
  */
 import { ConfigError } from './errors.js';
 import type { Layer, Net } from './net.js';
@@ -24,11 +34,18 @@ export interface TowerSlice {
   readonly localGroups: number;
 }
 
+/** How an activation is spread over the towers (last axis). */
+export type Spread = 'replicated' | 'sharded' | 'partial';
+
 export interface PlannedLayer {
   readonly layer: Layer;
   readonly towers: readonly TowerSlice[];
-  /** Some tower reads outside what it holds: the coordinator gathers here. */
+  /** Some tower reads outside what it holds, or the input is partial: the coordinator gathers or sums here. */
   readonly exchange: boolean;
+  readonly input: Spread;
+  readonly output: Spread;
+  /** Dense layers: how the layer is split (see the file comment); column for everything else. */
+  readonly split: 'column' | 'row';
   readonly inputReplicated: boolean;
   readonly outputReplicated: boolean;
 }
@@ -98,13 +115,38 @@ function sliceFor(layer: Layer, out: Range, towers: number): TowerSlice {
   }
 }
 
+/** Row-split a dense layer? `auto`: when it moves fewer bytes (fewer units than inputs). */
+function rowSplit(layer: Layer, input: Spread, towers: number): boolean {
+  const spec = layer.spec;
+  if (spec.kind !== 'dense' || towers === 1) return false;
+  const possible = layer.groups === 1 && input !== 'replicated';
+  if (spec.split === 'row' && !possible) {
+    throw new ConfigError(
+      `${layer.field}.split`,
+      `${layer.name} cannot be row-split: ${layer.groups > 1 ? 'it reads its own group only (reads: own)' : 'its input is the image every tower holds whole'}; allowed here: auto, column`,
+    );
+  }
+  if (spec.split === 'row') return true;
+  return spec.split === 'auto' && possible && spec.units < channelsOf(layer.inShape);
+}
+
 export function planSplit(net: Net, towers: number): Plan {
   if (!Number.isInteger(towers) || towers < 1) throw new ConfigError('--gpus', `tower count must be a positive integer, got ${towers}`);
   const planned: PlannedLayer[] = [];
-  let replicated = true; // the image
+  let input: Spread = 'replicated'; // the image
   for (const layer of net.layers) {
     const outWidth = channelsOf(layer.outShape);
     const inWidth = channelsOf(layer.inShape);
+    const replicated: boolean = input === 'replicated';
+    if (rowSplit(layer, input, towers)) {
+      if (inWidth % towers !== 0) {
+        throw new ConfigError(`${layer.field}.split`, `${layer.name} has ${inWidth} inputs, not divisible by the tower count (${towers}); allowed: column`);
+      }
+      const slices = Array.from({ length: towers }, (_, t) => ({ out: { lo: 0, hi: outWidth }, in: shardRange(inWidth, t, towers), localGroups: 1 }));
+      planned.push({ layer, towers: slices, exchange: input === 'partial', input, output: 'partial', split: 'row', inputReplicated: false, outputReplicated: false });
+      input = 'partial';
+      continue;
+    }
     const makesShards = layer.spec.kind === 'conv' || layer.spec.kind === 'dense';
     const outputReplicated: boolean = replicated && !makesShards;
     if (!outputReplicated && outWidth % towers !== 0) {
@@ -120,11 +162,12 @@ export function planSplit(net: Net, towers: number): Plan {
       const out = outputReplicated ? { lo: 0, hi: outWidth } : shardRange(outWidth, t, towers);
       const slice = sliceFor(layer, out, towers);
       const held = replicated ? { lo: 0, hi: inWidth } : shardRange(inWidth, t, towers);
-      if (!rangeContains(held, slice.in)) exchange = true;
+      if (input === 'partial' || !rangeContains(held, slice.in)) exchange = true;
       slices.push(slice);
     }
-    planned.push({ layer, towers: slices, exchange, inputReplicated: replicated, outputReplicated });
-    replicated = outputReplicated;
+    const output: Spread = outputReplicated ? 'replicated' : 'sharded';
+    planned.push({ layer, towers: slices, exchange, input, output, split: 'column', inputReplicated: replicated, outputReplicated });
+    input = output;
   }
   const segments: Segment[] = [];
   let first = 0;
@@ -136,9 +179,4 @@ export function planSplit(net: Net, towers: number): Plan {
   });
   segments.push({ index: segments.length, first, end: planned.length });
   return { net, towers, layers: planned, segments };
-}
-
-/** The towers' held range of layer i's output (what a tower has after computing it). */
-export function heldOutput(plan: Plan, layerIndex: number, tower: number): Range {
-  return plan.layers[layerIndex]!.towers[tower]!.out;
 }

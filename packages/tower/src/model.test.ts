@@ -28,6 +28,11 @@ describe('TowerModel', () => {
       counts.push(tf.memory().numTensors);
     }
     expect(counts[1]).toBe(counts[0]);
+    // Dense layers keep Wᵀ beside W for speed: after updates it must still be W's exact transpose.
+    const params = (model as unknown as { params: tf.Tensor[][] }).params;
+    const dense = plan.layers.map((p, i) => (p.layer.spec.kind === 'dense' ? params[i]! : undefined)).filter((p) => p !== undefined);
+    expect(dense.length).toBeGreaterThan(0);
+    for (const [w, , wT] of dense) expect(Array.from(tf.transpose(w!).dataSync())).toEqual(Array.from(wT!.dataSync()));
     expect(counts[2]).toBe(counts[0]);
     model.dispose();
   });

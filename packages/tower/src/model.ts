@@ -24,6 +24,12 @@ export interface TensorOut {
 
 const toOut = (t: tf.Tensor): TensorOut => ({ data: t.dataSync() as Float32Array, shape: t.shape.slice() });
 
+/** ms since t0 once `t` is computed (wasm and cpu run ops synchronously; other backends are made to finish). */
+function timed(t: tf.Tensor, t0: number): number {
+  if (tf.getBackend() !== 'wasm' && tf.getBackend() !== 'cpu') t.dataSync();
+  return performance.now() - t0;
+}
+
 export class TowerModel {
   private readonly ops: LayerOp[];
   /** Per layer: [weight, bias] slices, or [] for parameter-free layers. */
@@ -34,6 +40,8 @@ export class TowerModel {
   /** Per layer: what forward saved, keyed by the batch part it belongs to. */
   private readonly saved = new Map<string, tf.Tensor[]>();
   readonly paramCount: number;
+  /** When profiling: ms per layer op of the last forward or backward call, in the segment's layer order. */
+  lastLayerMs: number[] = [];
 
   get seed(): number {
     return this.config.train.seed;
@@ -43,15 +51,21 @@ export class TowerModel {
     readonly plan: Plan,
     readonly tower: number,
     private readonly config: Config,
+    /** Time every layer op (on asynchronous backends this forces each op to finish: profiling only). */
+    private readonly profile = false,
   ) {
     this.ops = plan.layers.map((p) => layerOp(p, tower));
     const seed = config.train.seed;
     this.params = plan.layers.map((p) => {
       if (p.layer.paramShapes.length === 0) return [];
-      const cols = p.towers[tower]!.out;
-      const { weight, bias } = initSlice(p.layer, cols, seed, config.train.init);
-      const wShape = p.layer.paramShapes[0]!.slice(0, -1).concat(cols.hi - cols.lo);
-      return [tf.tensor(weight, wShape), tf.tensor(bias, [cols.hi - cols.lo])];
+      const slice = p.towers[tower]!;
+      const cols = slice.out;
+      // A row-split dense layer holds the rows of its input shard (and every column).
+      const rows = p.split === 'row' ? slice.in : undefined;
+      const { weight, bias } = initSlice(p.layer, cols, seed, config.train.init, rows);
+      const full = p.layer.paramShapes[0]!;
+      const wShape = (rows ? [rows.hi - rows.lo] : full.slice(0, -1)).concat(cols.hi - cols.lo);
+      return this.withDerived(p.layer.index, [tf.tensor(weight, wShape), tf.tensor(bias, [cols.hi - cols.lo])]);
     });
     this.velocity = this.params.map((ps) => ps.map((p) => tf.zerosLike(p)));
     this.grads = this.params.map(() => undefined);
@@ -64,10 +78,13 @@ export class TowerModel {
    */
   forward(k: number, inputs: TensorOut[], ctx: StepContext, part = 0): TensorOut {
     const seg = this.plan.segments[k]!;
+    this.lastLayerMs = [];
     const y = tf.tidy(() => {
       let x = this.assemble(seg.first, inputs);
       for (let i = seg.first; i < seg.end; i++) {
+        const t0 = this.profile ? performance.now() : 0;
         const out = this.ops[i]!.forward(x, this.params[i]!, ctx);
+        if (this.profile) this.lastLayerMs.push(timed(out.y, t0));
         if (ctx.training) {
           this.dropSaved(i, part);
           out.saved.forEach((t) => tf.keep(t));
@@ -92,14 +109,17 @@ export class TowerModel {
     let parts: PartMeta[] = [];
     // Layers share saved tensors (a relu's output is the next layer's saved input): free them together.
     const done = new Set<tf.Tensor>();
+    const ms: number[] = [];
     const tensors = tf.tidy(() => {
       let dy: tf.Tensor | undefined = tf.tensor(dyIn.data, dyIn.shape);
       for (let i = seg.end - 1; i >= seg.first; i--) {
         const saved = this.saved.get(`${i}:${part}`);
         if (!saved) throw new Error(`backward of ${this.plan.layers[i]!.layer.name} without its forward (part ${part})`);
         const needDx = i > 0;
+        const t0 = this.profile ? performance.now() : 0;
         const { dx, grads } = this.ops[i]!.backward(dy!, saved, this.params[i]!, needDx);
         this.accumulate(i, grads);
+        if (this.profile) ms.unshift(timed(dx ?? grads[0]!, t0));
         saved.forEach((t) => done.add(t));
         this.saved.delete(`${i}:${part}`);
         dy = dx;
@@ -110,12 +130,22 @@ export class TowerModel {
       return split.tensors;
     });
     done.forEach((t) => t.dispose());
+    this.lastLayerMs = ms;
     const out = tensors.map(toOut);
     tensors.forEach((t) => t.dispose());
     return { parts, tensors: out };
   }
 
-  /** The paper's update: v ← m·v − wd·lr·w − lr·g; w ← w + v (weight decay on weights, not biases, as cuda-convnet). */
+  /** The configured params followed by those the op derives from them (another layout of the weights). */
+  private withDerived(i: number, params: tf.Tensor[]): tf.Tensor[] {
+    const derive = this.ops[i]!.derive;
+    return derive ? [...params, ...derive(params)] : params;
+  }
+
+  /**
+   * The paper's update: v ← m·v − wd·lr·w − lr·g; w ← w + v. Weight decay on weights, not biases, as
+   * cuda-convnet: every param but index 1 (a derived copy of the weights decays like them).
+   */
   update(lr: number): void {
     const { momentum, weight_decay: wd } = this.config.train.optimizer;
     this.params = this.params.map((ps, i) => {
@@ -124,7 +154,7 @@ export class TowerModel {
       return ps.map((p, j) => {
         const [v, w] = tf.tidy(() => {
           let step = tf.sub(tf.mul(this.velocity[i]![j]!, momentum), tf.mul(gs[j]!, lr));
-          if (j === 0 && wd > 0) step = tf.sub(step, tf.mul(p, wd * lr));
+          if (j !== 1 && wd > 0) step = tf.sub(step, tf.mul(p, wd * lr));
           return [step, tf.add(p, step)];
         });
         this.velocity[i]![j]!.dispose();
@@ -144,9 +174,20 @@ export class TowerModel {
     this.plan.layers.forEach((p, i) => {
       const ps = this.params[i]!;
       if (ps.length === 0) return;
-      const { lo, hi } = p.towers[this.tower]!.out;
+      const slice = p.towers[this.tower]!;
+      const fullShape = (j: number): number[] => p.layer.paramShapes[j]!.slice();
+      if (p.split === 'row') {
+        // Rows of W (axis 0); the bias lives on tower 0 only.
+        params.push({ layer: p.layer.name, param: 'weight', fullShape: fullShape(0), axis: 0, lo: slice.in.lo, hi: slice.in.hi });
+        tensors.push(toOut(ps[0]!));
+        if (this.tower === 0) {
+          params.push({ layer: p.layer.name, param: 'bias', fullShape: fullShape(1), axis: 0, lo: 0, hi: slice.out.hi });
+          tensors.push(toOut(ps[1]!));
+        }
+        return;
+      }
       (['weight', 'bias'] as const).forEach((name, j) => {
-        params.push({ layer: p.layer.name, param: name, fullShape: p.layer.paramShapes[j]!.slice(), lo, hi });
+        params.push({ layer: p.layer.name, param: name, fullShape: fullShape(j), axis: fullShape(j).length - 1, lo: slice.out.lo, hi: slice.out.hi });
         tensors.push(toOut(ps[j]!));
       });
     });
@@ -165,8 +206,9 @@ export class TowerModel {
     const planned = this.plan.layers[i]!;
     const need = planned.towers[this.tower]!.in;
     const xs = inputs.map((t) => tf.tensor(t.data, t.shape));
-    if (planned.inputReplicated) {
-      if (xs.length !== 1) throw new Error(`segment starting at ${planned.layer.name} expects the image, got ${xs.length} tensors`);
+    if (planned.inputReplicated || planned.input === 'partial') {
+      // The image, or (after a row-split layer) the towers' partials summed over exactly the range read.
+      if (xs.length !== 1) throw new Error(`segment starting at ${planned.layer.name} expects 1 tensor, got ${xs.length}`);
       return xs[0]!;
     }
     const width = planned.layer.inShape[planned.layer.inShape.length - 1]!;

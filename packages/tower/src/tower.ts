@@ -76,28 +76,31 @@ export class Tower {
     const config = parseConfig(h.config);
     const plan = planSplit(buildNet(config.net), h.towers);
     this.model?.dispose();
-    this.model = new TowerModel(plan, this.opts.index, config);
+    this.model = new TowerModel(plan, this.opts.index, config, h.profile === true);
     const b = this.opts.backend;
     await this.send('ready', { tower: this.opts.index, backend: b.name, device: b.device, gpu: b.gpu, params: this.model.paramCount, ...(b.fallback ? { fallback: b.fallback } : {}) });
   }
 
   private async onForward(h: Header<'forward'>, tensors: Float32Array[]): Promise<void> {
+    const t0 = performance.now();
     const model = this.need();
     const inputs = tensors.map((data, i) => ({ data, shape: h.tensors[i]!.shape }));
-    const y = model.forward(h.segment, inputs, { training: h.training, seed: model.seed, step: h.step, sampleOffset: h.sampleOffset });
-    await this.send('activation', { step: h.step, segment: h.segment }, [y]);
+    const y = model.forward(h.segment, inputs, { training: h.training, seed: model.seed, step: h.step, sampleOffset: h.sampleOffset }, h.part);
+    await this.send('activation', { step: h.step, segment: h.segment, part: h.part, ms: 0, ...this.layers() }, [y], t0);
   }
 
   private async onBackward(h: Header<'backward'>, tensors: Float32Array[]): Promise<void> {
+    const t0 = performance.now();
     const model = this.need();
     if (tensors.length !== 1) throw new ProtocolError(`backward carries ${tensors.length} tensors, expected 1`);
-    const { parts, tensors: out } = model.backward(h.segment, { data: tensors[0]!, shape: h.tensors[0]!.shape });
-    await this.send('gradient', { step: h.step, segment: h.segment, parts }, out);
+    const { parts, tensors: out } = model.backward(h.segment, { data: tensors[0]!, shape: h.tensors[0]!.shape }, h.part);
+    await this.send('gradient', { step: h.step, segment: h.segment, part: h.part, parts, ms: 0, ...this.layers() }, out, t0);
   }
 
   private async onUpdate(h: Header<'update'>): Promise<void> {
+    const t0 = performance.now();
     this.need().update(h.lr);
-    await this.send('updated', { step: h.step });
+    await this.send('updated', { step: h.step, ms: 0 }, [], t0);
   }
 
   private async onGetWeights(): Promise<void> {
@@ -110,8 +113,15 @@ export class Tower {
     return this.model;
   }
 
-  private send<K extends Kind>(kind: K, body: Omit<Header<K>, 'v' | 'kind' | 'tensors'>, tensors: TensorOut[] = []): Promise<void> {
-    const frames = encode(kind, body, tensors);
+  private layers(): { layers?: number[] } {
+    const ms = this.model?.lastLayerMs ?? [];
+    return ms.length ? { layers: ms } : {};
+  }
+
+  /** Queue a reply. With `since`, its `ms` field becomes the busy time from `since` to the encoded frames. */
+  private send<K extends Kind>(kind: K, body: Omit<Header<K>, 'v' | 'kind' | 'tensors'>, tensors: TensorOut[] = [], since?: number): Promise<void> {
+    const timed = since === undefined ? body : { ...body, ms: performance.now() - since };
+    const frames = encode(kind, timed, tensors);
     this.sending = this.sending.then(() => this.socket.send(frames));
     return this.sending;
   }

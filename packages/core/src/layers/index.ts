@@ -20,7 +20,8 @@ export function layerOp(p: PlannedLayer, tower: number): LayerOp {
     case 'conv':
       return convOp({ stride: spec.stride, pad: spec.pad, groups: slice.localGroups });
     case 'dense':
-      return denseOp(slice.localGroups);
+      // Row-split: every tower emits a partial sum; only tower 0 adds the bias.
+      return denseOp(slice.localGroups, p.split === 'column' || tower === 0);
     case 'relu':
       return reluOp;
     case 'lrn': {

@@ -51,7 +51,8 @@ async function reference(c: Case, yShape: number[], f: (x: tf.Tensor, ps: tf.Ten
 /** Ours on wasm: forward, then backward from what forward saved. */
 function ours(op: LayerOp, c: Case, yShape: number[], needDx = true) {
   const x = tf.tensor(c.x, c.xShape);
-  const ps = c.params.map((p) => tf.tensor(p.data, p.shape));
+  const given = c.params.map((p) => tf.tensor(p.data, p.shape));
+  const ps = op.derive ? [...given, ...op.derive(given)] : given;
   const { y, saved } = op.forward(x, ps, ctx);
   const { dx, grads } = op.backward(tf.tensor(c.dy, yShape), saved, ps, needDx);
   return { y: Array.from(y.dataSync()), yShape: y.shape, grads: [dx, ...grads].map((g) => (g ? Array.from(g.dataSync()) : undefined)) };
@@ -118,6 +119,14 @@ describe('dense', () => {
       await check(denseOp(groups), c, yShape, ref);
     });
   }
+  it('keeps its transposed weight copy exact: dWᵀ is bit for bit the transpose of dW', () => {
+    const c = makeCase([16, 40], [[20, 24], [24]], [16, 24], 5);
+    const got = ours(denseOp(2), c, [16, 24]);
+    const [dw, , dwT] = got.grads.slice(1) as number[][];
+    expect(dwT!.length).toBe(dw!.length);
+    // dW is [20, 24]; dWᵀ [24, 20]
+    for (let i = 0; i < 20; i++) for (let u = 0; u < 24; u++) expect(dwT![u * 20 + i]).toBe(dw![i * 24 + u]);
+  });
 });
 
 describe('lrn', () => {

@@ -17,12 +17,18 @@ export interface Forward {
 
 export interface Backward {
   dx: tf.Tensor | undefined;
-  /** Gradients in the order of the layer's params (weight, bias); empty for parameter-free layers. */
+  /** Gradients in the order of the layer's params (weight, bias, then any derived); empty for parameter-free layers. */
   grads: tf.Tensor[];
 }
 
 /** One layer as one tower computes it: forward saves what backward needs, backward never recomputes forward. */
 export interface LayerOp {
+  /**
+   * Extra parameter tensors the op keeps in another layout, derived from the configured ones at init (and
+   * load). They follow the configured params, get gradients like them and are updated with them (weight
+   * decay applies to every param but the bias, index 1); they are never reported or saved.
+   */
+  derive?(params: readonly tf.Tensor[]): tf.Tensor[];
   forward(x: tf.Tensor, params: readonly tf.Tensor[], ctx: StepContext): Forward;
   /** `needDx` false: the input needs no gradient (the image), so skip computing it; `dx` is then undefined. */
   backward(dy: tf.Tensor, saved: readonly tf.Tensor[], params: readonly tf.Tensor[], needDx: boolean): Backward;

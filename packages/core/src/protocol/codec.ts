@@ -39,14 +39,14 @@ function checkMeta(m: unknown, i: number): TensorMeta {
 const REQUIRED: { [K in Kind]: [string, 'number' | 'boolean' | 'string' | 'object'][] } = {
   hello: [['tower', 'number'], ['pid', 'number']],
   ready: [['tower', 'number'], ['backend', 'string'], ['device', 'string'], ['gpu', 'boolean'], ['params', 'number']],
-  activation: [['step', 'number'], ['segment', 'number']],
-  gradient: [['step', 'number'], ['segment', 'number'], ['parts', 'object']],
-  updated: [['step', 'number']],
+  activation: [['step', 'number'], ['segment', 'number'], ['part', 'number'], ['ms', 'number']],
+  gradient: [['step', 'number'], ['segment', 'number'], ['part', 'number'], ['parts', 'object'], ['ms', 'number']],
+  updated: [['step', 'number'], ['ms', 'number']],
   weights: [['params', 'object']],
   error: [['code', 'string'], ['message', 'string']],
   init: [['tower', 'number'], ['towers', 'number'], ['config', 'object']],
-  forward: [['step', 'number'], ['segment', 'number'], ['training', 'boolean'], ['sampleOffset', 'number']],
-  backward: [['step', 'number'], ['segment', 'number']],
+  forward: [['step', 'number'], ['segment', 'number'], ['part', 'number'], ['training', 'boolean'], ['sampleOffset', 'number']],
+  backward: [['step', 'number'], ['segment', 'number'], ['part', 'number']],
   update: [['step', 'number'], ['lr', 'number']],
   get_weights: [],
   shutdown: [],
@@ -72,6 +72,10 @@ export function decode(frames: readonly Buffer[], allowed: readonly Kind[]): Mes
       throw new ProtocolError(`${header.kind}: field ${key} must be a ${type}, got ${JSON.stringify(v)?.slice(0, 40)}`);
     }
   }
+  const layers = (header as { layers?: unknown }).layers;
+  if (layers !== undefined && !(Array.isArray(layers) && layers.every((x) => typeof x === 'number'))) throw new ProtocolError(`${header.kind}: layers must be a list of numbers`);
+  const profile = (header as { profile?: unknown }).profile;
+  if (profile !== undefined && typeof profile !== 'boolean') throw new ProtocolError(`${header.kind}: profile must be a boolean`);
   if (!Array.isArray(header.tensors)) throw new ProtocolError(`${header.kind}: tensors must be a list`);
   const metas = header.tensors.map(checkMeta);
   if (frames.length - 1 !== metas.length) throw new ProtocolError(`${header.kind}: header lists ${metas.length} tensors, message has ${frames.length - 1} data frames`);

@@ -12,11 +12,12 @@ export interface TensorMeta {
   dtype: DType;
 }
 
-/** A tower's slice of one parameter: its columns [lo, hi) of the full tensor's last axis. */
+/** A tower's slice of one parameter: indices [lo, hi) of the full tensor's axis `axis` (last, or 0 for a row-split W). */
 export interface ParamMeta {
   layer: string;
   param: 'weight' | 'bias';
   fullShape: number[];
+  axis: number;
   lo: number;
   hi: number;
 }
@@ -33,15 +34,18 @@ export interface Bodies {
   // tower → coordinator
   hello: { tower: number; pid: number };
   ready: { tower: number; backend: string; device: string; gpu: boolean; fallback?: string; params: number };
-  activation: { step: number; segment: number };
-  gradient: { step: number; segment: number; parts: PartMeta[] };
-  updated: { step: number };
+  /** `ms`: the tower's busy time for the request (compute and encode); `layers`: per-layer ms when profiling. */
+  activation: { step: number; segment: number; part: number; ms: number; layers?: number[] };
+  gradient: { step: number; segment: number; part: number; parts: PartMeta[]; ms: number; layers?: number[] };
+  updated: { step: number; ms: number };
   weights: { params: ParamMeta[] };
   error: { code: string; message: string };
   // coordinator → tower
-  init: { tower: number; towers: number; config: unknown };
-  forward: { step: number; segment: number; training: boolean; sampleOffset: number };
-  backward: { step: number; segment: number };
+  /** `profile`: time every layer op (replies then carry `layers`). */
+  init: { tower: number; towers: number; config: unknown; profile?: boolean };
+  /** `part`: which micro-batch of the step; `sampleOffset`: its first sample's index within the batch. */
+  forward: { step: number; segment: number; part: number; training: boolean; sampleOffset: number };
+  backward: { step: number; segment: number; part: number };
   update: { step: number; lr: number };
   get_weights: Record<string, never>;
   shutdown: Record<string, never>;

@@ -1,0 +1,298 @@
+/**
+ * `npm run bench`: is the split worth it, measured side by side in one run on this machine.
+ *   - the split (one tower process per core) against the single-tower baseline, same config and batch;
+ *   - against what a TypeScript user writes today (tf.sequential + model.fit on plain TF.js);
+ *   - against the machine's limit (the best the wasm kernels do on one core: a large matmul);
+ *   - per layer and per tower: forward and backward ms and the GFLOP/s they imply; per step: tower compute,
+ *     exchange on the critical path, waiting for the other tower, coordinator work; bytes per step.
+ * Medians over measured steps after warm-up. Prints a table; `--json FILE` writes every number.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
+import { type Config, initBackend, towerFlops, trainingFlops } from '@alexnet/core';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { pino } from 'pino';
+import { assemble } from '../data/index.js';
+import { loadSynthetic } from '../data/synthetic.js';
+import { resolveConfig } from '../main.js';
+import { Session, type StepTiming } from '../session.js';
+import { minimumBytes } from './bytes.js';
+
+const root = resolve(import.meta.dirname, '../../../..');
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const round = (x: number, d = 2): number => Number(x.toFixed(d));
+
+export interface LayerRow {
+  name: string;
+  kind: string;
+  /** Per tower, median ms per step. */
+  forward_ms: number[];
+  backward_ms: number[];
+  /** Per tower, GFLOP/s implied by the layer's FLOPs on that tower (conv and dense only). */
+  forward_gflops: (number | null)[];
+  backward_gflops: (number | null)[];
+}
+
+export interface RunStats {
+  towers: number;
+  batch: number;
+  micro_batches: number;
+  steps: number;
+  step_ms: number;
+  images_per_sec: number;
+  /** Per tower: median ms per step spent computing (and encoding replies). */
+  busy_ms: number[];
+  /** Step time during which even the busiest tower was not computing: data on the wire or at the coordinator. */
+  exchange_ms: number;
+  exchange_share: number;
+  /** Per tower: time it idled while the busiest tower computed (load imbalance). */
+  waiting_ms: number[];
+  /** Coordinator arithmetic (loss, gradient sums, concatenation) per step. */
+  coordinator_ms: number;
+  bytes_per_step: { sent: number; received: number; minimum: number };
+  training_gflop_per_tower_step: number[];
+  gflops_per_tower: number[];
+  layers: LayerRow[];
+}
+
+async function measure(config: Config, towers: number, warmup: number, steps: number): Promise<RunStats> {
+  const log = pino({ level: 'silent' });
+  const devices = Array.from({ length: towers }, (_, i) => String(i));
+  const session = await Session.start({ config, devices, backend: 'wasm', gpu: false, log, profile: true });
+  try {
+    const { batch } = config.train;
+    const input = config.net.input;
+    const ds = loadSynthetic([input.height, input.width, input.channels], config.net.classes, batch, 1, 7);
+    const { images, labels } = assemble(ds.train, ds.shape, Array.from({ length: batch }, (_, i) => i));
+    const lr = 1e-4; // speed does not depend on the values; keep them finite
+    for (let s = 0; s < warmup; s++) await session.trainStep(s, images, labels, lr);
+    const plan = session.plan;
+    const wall: number[] = [];
+    const busy: number[][] = [];
+    const coord: number[] = [];
+    const fwd: number[][][] = [];
+    const bwd: number[][][] = [];
+    const b0 = session.bytes;
+    for (let s = 0; s < steps; s++) {
+      const stats = session.resetStats();
+      const timing: StepTiming = { pass: 0, update: 0, loss: 0, exchange: 0 };
+      const t0 = performance.now();
+      await session.trainStep(warmup + s, images, labels, lr, timing);
+      wall.push(performance.now() - t0);
+      busy.push(stats.busy.slice());
+      coord.push(timing.exchange);
+      fwd.push(stats.forward.map((r) => r.slice()));
+      bwd.push(stats.backward.map((r) => r.slice()));
+    }
+    const b1 = session.bytes;
+    const stepMs = median(wall);
+    const busyMs = Array.from({ length: towers }, (_, t) => median(busy.map((b) => b[t]!)));
+    const exchange = median(wall.map((w, s) => w - Math.max(...busy[s]!)));
+    const maxBusy = Math.max(...busyMs);
+    const flops = Array.from({ length: towers }, (_, t) => towerFlops(plan, t));
+    const perLayer = (xs: number[][][], t: number, i: number): number => median(xs.map((x) => x[t]![i]!));
+    const gflops = (f: number, ms: number): number | null => (ms > 0 ? round((f * batch) / ms / 1e6, 1) : null);
+    const layers: LayerRow[] = plan.layers.map((p, i) => {
+      const heavy = p.layer.spec.kind === 'conv' || p.layer.spec.kind === 'dense';
+      const fms = Array.from({ length: towers }, (_, t) => round(perLayer(fwd, t, i)));
+      const bms = Array.from({ length: towers }, (_, t) => round(perLayer(bwd, t, i)));
+      return {
+        name: p.layer.name,
+        kind: p.layer.spec.kind,
+        forward_ms: fms,
+        backward_ms: bms,
+        forward_gflops: fms.map((ms, t) => (heavy ? gflops(flops[t]![i]!.forward, ms) : null)),
+        backward_gflops: bms.map((ms, t) => (heavy ? gflops(flops[t]![i]!.backward, ms) : null)),
+      };
+    });
+    const trainFlops = Array.from({ length: towers }, (_, t) => trainingFlops(plan, t) * batch);
+    return {
+      towers,
+      batch,
+      micro_batches: config.train.micro_batches,
+      steps,
+      step_ms: round(stepMs, 1),
+      images_per_sec: round((batch * 1000) / stepMs, 2),
+      busy_ms: busyMs.map((b) => round(b, 1)),
+      exchange_ms: round(exchange, 1),
+      exchange_share: round(exchange / stepMs, 4),
+      waiting_ms: busyMs.map((b) => round(maxBusy - b, 1)),
+      coordinator_ms: round(median(coord), 1),
+      bytes_per_step: { sent: Math.round((b1.sent - b0.sent) / steps), received: Math.round((b1.received - b0.received) / steps), minimum: minimumBytes(plan, batch) },
+      training_gflop_per_tower_step: trainFlops.map((f) => round(f / 1e9, 2)),
+      gflops_per_tower: trainFlops.map((f) => round(f / stepMs / 1e6, 1)),
+      layers,
+    };
+  } finally {
+    await session.close();
+  }
+}
+
+interface FitResult {
+  config: string;
+  backend: string;
+  batch: number;
+  ok: boolean;
+  images_per_sec?: number;
+  step_ms?: number[];
+  error?: string;
+}
+
+/** tf.sequential + model.fit in a fresh process (plain TF.js: none of our kernels registered). */
+async function fit(name: string, config: Config, backend: string, batch: number, steps: number): Promise<FitResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'alexnet-fit-'));
+  try {
+    const file = join(dir, 'config.json');
+    writeFileSync(file, JSON.stringify(config));
+    const script = resolve(import.meta.dirname, 'fit.js');
+    const { stdout } = await promisify(execFile)(process.execPath, [script, file, backend, String(batch), String(steps)], { maxBuffer: 1 << 20, timeout: 20 * 60_000 });
+    const r = JSON.parse(stdout.trim().split('\n').pop()!) as { ok: boolean; step_ms?: number[]; error?: string };
+    // The first step carries one-time costs: use the later ones when there are any.
+    const ms = r.step_ms && r.step_ms.length > 1 ? median(r.step_ms.slice(1)) : r.step_ms?.[0];
+    return { config: name, backend, batch, ok: r.ok, ...(r.ok && ms ? { images_per_sec: (batch * 1000) / ms, step_ms: r.step_ms!.map((x) => round(x, 0)) } : { error: r.error }) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The best the wasm kernels do on one core: a 1024³ matmul and a conv2-shaped forward convolution. */
+async function machineLimit(): Promise<{ matmul_gflops: number; conv_gflops: number }> {
+  await initBackend('wasm', false);
+  const time = (f: () => tf.Tensor, flop: number): number => {
+    for (let i = 0; i < 2; i++) f().dispose();
+    const ms: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now();
+      f().dispose();
+      ms.push(performance.now() - t0);
+    }
+    return round(flop / median(ms) / 1e6, 1);
+  };
+  const a = tf.randomNormal([1024, 1024]);
+  const b = tf.randomNormal([1024, 1024]);
+  const x = tf.randomNormal([16, 27, 27, 48]);
+  const w = tf.randomNormal([5, 5, 48, 128]);
+  const matmul = time(() => tf.matMul(a, b), 2 * 1024 ** 3);
+  const conv = time(() => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'same'), 2 * 16 * 27 * 27 * 128 * 5 * 5 * 48);
+  tf.dispose([a, b, x, w]);
+  return { matmul_gflops: matmul, conv_gflops: conv };
+}
+
+const pad = (s: string | number, n: number): string => String(s).padStart(n);
+const fmtBytes = (n: number): string => `${(n / 2 ** 20).toFixed(2)} MiB`;
+
+function formatRuns(title: string, split: RunStats, single: RunStats): string {
+  const lines = [title];
+  const row = (label: string, r: RunStats): string =>
+    `  ${label.padEnd(12)} ${pad(r.images_per_sec.toFixed(1), 8)} images/s   step ${pad(r.step_ms.toFixed(0), 6)} ms   busy ${r.busy_ms.map((b) => b.toFixed(0)).join('/')} ms   exchange ${r.exchange_ms.toFixed(0)} ms (${(r.exchange_share * 100).toFixed(1)}%)   waiting ${r.waiting_ms.map((b) => b.toFixed(0)).join('/')} ms   coordinator ${r.coordinator_ms.toFixed(0)} ms   ${r.gflops_per_tower.map((g) => g.toFixed(1)).join('/')} GFLOP/s per tower`;
+  lines.push(row(`split (${split.towers})`, split), row(`single (${single.towers})`, single));
+  lines.push(`  split / single: ${(split.images_per_sec / single.images_per_sec).toFixed(2)}×`);
+  const b = split.bytes_per_step;
+  lines.push(`  bytes per step (split): sent ${fmtBytes(b.sent)}, received ${fmtBytes(b.received)}, minimum the split implies ${fmtBytes(b.minimum)} (${((b.sent + b.received) / b.minimum).toFixed(2)}× the minimum)`);
+  lines.push(`  per layer, split towers ${split.layers[0]!.forward_ms.map((_, t) => t).join('/')}: forward ms, backward ms (GFLOP/s)`);
+  for (const l of split.layers) {
+    const cell = (ms: number[], g: (number | null)[]): string => ms.map((m, t) => `${m.toFixed(1)}${g[t] !== null ? ` (${g[t]!.toFixed(1)})` : ''}`).join(' / ');
+    lines.push(`    ${l.name.padEnd(8)} ${cell(l.forward_ms, l.forward_gflops).padEnd(30)} ${cell(l.backward_ms, l.backward_gflops)}`);
+  }
+  return lines.join('\n');
+}
+
+interface BenchOptions {
+  json?: string;
+  paperBatch: number;
+  smallBatch?: number;
+  microBatches?: number;
+  steps: number;
+  warmup: number;
+  fit: boolean;
+  only?: 'small' | 'paper';
+}
+
+async function main(o: BenchOptions): Promise<void> {
+  const t0 = performance.now();
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  process.stdout.write(`alexnet-towers bench: ${cpus().length} × ${cpu}, node ${process.version}, backend wasm (XNNPACK, SIMD, 1 thread per tower)\n`);
+  const limit = await machineLimit();
+  process.stdout.write(`machine limit, wasm on one core: matmul 1024³ ${limit.matmul_gflops} GFLOP/s; conv2-shaped conv forward ${limit.conv_gflops} GFLOP/s\n\n`);
+  const withBatch = (file: string, batch?: number): Config => {
+    const c = resolveConfig({ config: resolve(root, file), ...(batch ? { batch } : {}) });
+    return o.microBatches ? { ...c, train: { ...c.train, micro_batches: o.microBatches } } : c;
+  };
+  const small = withBatch('configs/mnist-small.yaml', o.smallBatch);
+  const paper = withBatch('configs/alexnet.yaml', o.paperBatch);
+  const runs: Record<string, { split: RunStats; single: RunStats }> = {};
+  for (const [name, file, config] of [['small', 'configs/mnist-small.yaml', small], ['paper', 'configs/alexnet.yaml', paper]] as const) {
+    if (o.only && o.only !== name) continue;
+    const split = await measure(config, 2, o.warmup, o.steps);
+    const single = await measure(config, 1, o.warmup, o.steps);
+    runs[name] = { split, single };
+    process.stdout.write(`${formatRuns(`${name} net (${file}), batch ${config.train.batch}, ${config.train.micro_batches} micro-batch(es), ${o.warmup} warm-up + ${o.steps} measured steps, medians`, split, single)}\n\n`);
+  }
+  const fits: FitResult[] = [];
+  if (o.fit) {
+    // Plain TF.js on its default Node backend (cpu) takes minutes per paper-net image: one image, one step.
+    fits.push(await fit('paper', paper, 'cpu', 1, 1));
+    fits.push(await fit('paper', paper, 'wasm', 1, 1));
+    process.stdout.write('tf.sequential + model.fit (plain TF.js, grouped convs as whole ones, fresh process):\n');
+    for (const f of fits) {
+      process.stdout.write(`  ${f.config} net, ${f.backend}, batch ${f.batch}: ${f.ok ? `${f.images_per_sec!.toPrecision(3)} images/s (steps ${f.step_ms!.join(', ')} ms)` : `cannot train: ${f.error}`}\n`);
+    }
+  }
+  const paperFit = fits.find((f) => f.config === 'paper' && f.ok);
+  if (!runs.paper || !runs.small) return;
+  const summary = {
+    split_over_single: {
+      paper: round(runs.paper!.split.images_per_sec / runs.paper!.single.images_per_sec, 3),
+      small: round(runs.small!.split.images_per_sec / runs.small!.single.images_per_sec, 3),
+    },
+    over_model_fit: paperFit ? round(runs.paper!.split.images_per_sec / paperFit.images_per_sec!, 0) : null,
+    exchange_share: runs.paper!.split.exchange_share,
+    gflops_per_tower: round(Math.min(...runs.paper!.split.gflops_per_tower), 1),
+  };
+  const seconds = round((performance.now() - t0) / 1000, 0);
+  process.stdout.write(
+    [
+      '',
+      'summary (targets from issue 3 in brackets):',
+      `  split / single, paper net   ${summary.split_over_single.paper.toFixed(2)}×  [≥ 1.85]`,
+      `  split / single, small net   ${summary.split_over_single.small.toFixed(2)}×  [≥ 1.5]`,
+      `  split / model.fit, paper    ${summary.over_model_fit === null ? 'not measured' : `${summary.over_model_fit}×`}  [≥ 300]`,
+      `  exchange on critical path   ${(summary.exchange_share * 100).toFixed(1)}% of a paper-net step  [≤ 5%]`,
+      `  training GFLOP/s per tower  ${summary.gflops_per_tower} (paper net; wasm matmul limit ${limit.matmul_gflops})  [≥ 20]`,
+      `  bench took ${seconds} s`,
+      '',
+    ].join('\n'),
+  );
+  if (o.json) {
+    const out = { date: new Date().toISOString(), machine: { cpus: cpus().length, cpu, node: process.version }, limit, ...summary, runs, model_fit: fits, seconds };
+    writeFileSync(o.json, `${JSON.stringify(out, null, 2)}\n`);
+    process.stdout.write(`wrote ${o.json}\n`);
+  }
+}
+
+const positive = (name: string) => (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
+  return n;
+};
+
+const program = new Command('bench')
+  .description('split vs single tower vs model.fit vs the machine limit, measured side by side')
+  .option('--json <file>', 'also write every number as JSON')
+  .option('--paper-batch <n>', 'batch for the paper net', positive('--paper-batch'), 64)
+  .option('--small-batch <n>', 'batch for the small net (default: its config\'s)', positive('--small-batch'))
+  .option('--micro-batches <n>', 'micro-batches per step (default: the configs\')', positive('--micro-batches'))
+  .option('--steps <n>', 'measured steps per run', positive('--steps'), 5)
+  .option('--warmup <n>', 'warm-up steps per run', positive('--warmup'), 2)
+  .option('--no-fit', 'skip the tf.sequential + model.fit comparison (minutes on the cpu backend)')
+  .addOption(new Option('--only <net>', 'measure one net only (no summary)').choices(['small', 'paper']));
+program.parse();
+await main(program.opts<BenchOptions>());
