@@ -1,55 +1,69 @@
 /**
  * Max-pool backward as a typed-array loop. The wasm backend's MaxPoolGrad took 24 ms for pool1 of the
- * small net at batch 64 (its forward: 1 ms); this loop, channel-innermost so every read is contiguous,
- * takes a fraction of that. The gradient goes to the first maximum of each window (as the cpu backend).
- * Only for backends whose tensors live in JS-reachable memory (wasm, cpu); native backends keep theirs.
+ * small net at batch 64 (its forward: 1 ms). The gradient goes to the first maximum of each window, in
+ * row-major window order (as the cpu backend). Only for backends whose tensors live in JS-reachable memory
+ * (wasm, cpu); native backends keep theirs.
+ *
+ * Rather than tracking a running max and argmax (a data-dependent branch per compare, mispredicted about
+ * half the time), each window position is compared with the forward output y, which holds the max
+ * exactly: the test is almost always false, so the branch predicts well. pool1 of the paper net (one
+ * tower, batch 32): 114 ms with the running argmax, see the bench for this one.
  */
 import * as tf from '@tensorflow/tfjs';
 
-/** dx for a `valid` max pool of window `size` and `stride` over x [N,H,W,C] with output gradient dy. */
-export function maxPoolGradValues(x: Float32Array, xShape: readonly number[], dy: Float32Array, size: number, stride: number): Float32Array {
+/**
+ * dx for a `valid` max pool of window `size` and `stride` over x [N,H,W,C], with its output y and output
+ * gradient dy, added into `dx` (zeros on entry).
+ */
+export function maxPoolGradInto(dx: Float32Array, x: Float32Array, xShape: readonly number[], y: Float32Array, dy: Float32Array, size: number, stride: number): Float32Array {
   const [n, h, w, c] = xShape as [number, number, number, number];
   const oh = Math.floor((h - size) / stride) + 1;
   const ow = Math.floor((w - size) / stride) + 1;
-  const dx = new Float32Array(x.length);
-  const best = new Float32Array(c);
-  const arg = new Int32Array(c);
+  const done = new Uint8Array(c);
   for (let b = 0; b < n; b++) {
     for (let i = 0; i < oh; i++) {
       for (let j = 0; j < ow; j++) {
-        let first = true;
+        const o = ((b * oh + i) * ow + j) * c;
+        done.fill(0);
         for (let ki = 0; ki < size; ki++) {
           for (let kj = 0; kj < size; kj++) {
             const base = ((b * h + i * stride + ki) * w + j * stride + kj) * c;
-            if (first) {
-              for (let ch = 0; ch < c; ch++) {
-                best[ch] = x[base + ch]!;
-                arg[ch] = base + ch;
-              }
-              first = false;
-              continue;
-            }
             for (let ch = 0; ch < c; ch++) {
-              const v = x[base + ch]!;
-              if (v > best[ch]!) {
-                best[ch] = v;
-                arg[ch] = base + ch;
+              if (x[base + ch] === y[o + ch] && done[ch] === 0) {
+                dx[base + ch]! += dy[o + ch]!;
+                done[ch] = 1;
               }
             }
           }
         }
-        const o = ((b * oh + i) * ow + j) * c;
-        for (let ch = 0; ch < c; ch++) dx[arg[ch]!]! += dy[o + ch]!;
       }
     }
   }
   return dx;
 }
 
+/** The parts of the wasm backend used to work on tensors in place (present in tfjs-backend-wasm 4.x). */
+interface WasmHeap {
+  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
+}
+
 export function maxPoolGrad(dy: tf.Tensor4D, x: tf.Tensor4D, y: tf.Tensor4D, size: number, stride: number): tf.Tensor4D {
-  const backend = tf.getBackend();
-  if (backend !== 'wasm' && backend !== 'cpu') {
+  const name = tf.getBackend();
+  if (name !== 'wasm' && name !== 'cpu') {
     return tf.engine().runKernel('MaxPoolGrad', { dy, input: x, output: y }, { filterSize: [size, size], strides: [stride, stride], pad: 'valid' } as never) as tf.Tensor4D;
   }
-  return tf.tensor4d(maxPoolGradValues(x.dataSync() as Float32Array, x.shape, dy.dataSync() as Float32Array, size, stride), x.shape);
+  const heap = tf.backend() as unknown as Partial<WasmHeap>;
+  if (name === 'wasm' && typeof heap.makeOutput === 'function' && typeof heap.typedArrayFromHeap === 'function') {
+    // Work on the wasm heap in place: no copies of x, y, dy out or of dx back in (for pool1 of a paper
+    // tower at batch 32 those copies were ~40 MB a step). Views are taken after the allocation, which may
+    // grow (and so replace) the heap's buffer.
+    const out = heap.makeOutput(x.shape.slice(), 'float32');
+    const view = (t: tf.TensorInfo): Float32Array => heap.typedArrayFromHeap!(t);
+    const dx = view(out).fill(0);
+    maxPoolGradInto(dx, view(x), x.shape, view(y), view(dy), size, stride);
+    return tf.engine().makeTensorFromTensorInfo(out) as tf.Tensor4D;
+  }
+  const values = maxPoolGradInto(new Float32Array(x.size), x.dataSync() as Float32Array, x.shape, y.dataSync() as Float32Array, dy.dataSync() as Float32Array, size, stride);
+  return tf.tensor4d(values, x.shape);
 }

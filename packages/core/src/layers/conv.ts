@@ -25,6 +25,16 @@ export function convForward(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, a: C
   });
 }
 
+/**
+ * ∂L/∂b: dy summed over batch and space, as dyᵀ·1 on the matmul kernel. On wasm, tf.sum over axes
+ * [0, 1, 2] transposes first: 29 ms for conv2's dy at batch 32 (27×27×128 per tower), this takes 5 ms.
+ */
+function biasGrad(dy: tf.Tensor4D): tf.Tensor1D {
+  const c = dy.shape[3];
+  const rows = dy.size / c;
+  return tf.reshape(tf.matMul(tf.reshape(dy, [rows, c]), tf.ones([rows, 1]), true, false), [c]);
+}
+
 export function convBackward(x: tf.Tensor4D, w: tf.Tensor4D, dy: tf.Tensor4D, a: ConvArgs, needDx = true): { dx: tf.Tensor4D | undefined; dw: tf.Tensor4D; db: tf.Tensor1D } {
   return tf.tidy(() => {
     const xs = perGroup(x, a.groups);
@@ -46,7 +56,7 @@ export function convBackward(x: tf.Tensor4D, w: tf.Tensor4D, dy: tf.Tensor4D, a:
       );
     });
     const dx = needDx ? concatGroups(dxs) : undefined;
-    return { dw: concatGroups(dws), db: tf.sum(dy, [0, 1, 2]) as tf.Tensor1D, ...(dx ? { dx } : {}) } as { dx: tf.Tensor4D | undefined; dw: tf.Tensor4D; db: tf.Tensor1D };
+    return { dw: concatGroups(dws), db: biasGrad(dy), ...(dx ? { dx } : {}) } as { dx: tf.Tensor4D | undefined; dw: tf.Tensor4D; db: tf.Tensor1D };
   });
 }
 

@@ -139,6 +139,20 @@ describe('lrn', () => {
       await check(lrnOp({ ...a, groups }), c, shape, ref);
     });
   }
+  it('matches tf.grad on a slice wider than the band GEMM takes (the backend\'s LRN kernels, 2 groups)', async () => {
+    const shape = [1, 2, 2, 132];
+    const c = makeCase(shape, [], shape, 51);
+    const ref = (x: tf.Tensor) => grouped(x, 2, (xi) => tf.localResponseNormalization(xi as tf.Tensor4D, 2, a.k, a.alpha, a.beta));
+    await check(lrnOp({ ...a, groups: 2 }), c, shape, ref);
+  });
+  for (const beta of [0.5, 0.6]) {
+    it(`matches tf.grad with β = ${beta} (the paper's 0.75 has its own fast path)`, async () => {
+      const shape = [2, 3, 3, 8];
+      const c = makeCase(shape, [], shape, 41);
+      const ref = (x: tf.Tensor) => tf.localResponseNormalization(x as tf.Tensor4D, 1, 1, 0.05, beta);
+      await check(lrnOp({ size: 3, k: 1, alpha: 0.05, beta, groups: 1 }), c, shape, ref);
+    });
+  }
   it('with a halo: keeps its own maps and returns the gradient for the whole halo', async () => {
     // A group of 8 maps split over two towers; this tower keeps [4, 8) and reads [2, 8).
     const xShape = [2, 3, 3, 6];
