@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import {
+  accumulate,
   type Config,
   initSlice,
   type LayerOp,
@@ -12,6 +13,7 @@ import {
   type PartMeta,
   type Plan,
   rangeIntersect,
+  sgdStep,
   shardRange,
   shardsFor,
   type StepContext,
@@ -152,15 +154,11 @@ export class TowerModel {
       const gs = this.grads[i];
       if (ps.length === 0 || !gs) return ps;
       return ps.map((p, j) => {
-        const [v, w] = tf.tidy(() => {
-          let step = tf.sub(tf.mul(this.velocity[i]![j]!, momentum), tf.mul(gs[j]!, lr));
-          if (j !== 1 && wd > 0) step = tf.sub(step, tf.mul(p, wd * lr));
-          return [step, tf.add(p, step)];
-        });
+        const { w, v } = sgdStep(p, this.velocity[i]![j]!, gs[j]!, lr, momentum, j !== 1 ? wd : 0);
         this.velocity[i]![j]!.dispose();
-        this.velocity[i]![j] = v!;
+        this.velocity[i]![j] = v;
         p.dispose();
-        return w!;
+        return w;
       });
     });
     this.grads.forEach((gs) => gs?.forEach((g) => g.dispose()));
@@ -243,18 +241,9 @@ export class TowerModel {
 
   private accumulate(i: number, grads: tf.Tensor[]): void {
     if (grads.length === 0) return;
-    const prev = this.grads[i];
     grads.forEach((g) => tf.keep(g));
-    if (!prev) {
-      this.grads[i] = grads;
-      return;
-    }
-    this.grads[i] = prev.map((p, j) => {
-      const sum = tf.keep(tf.add(p, grads[j]!));
-      p.dispose();
-      grads[j]!.dispose();
-      return sum;
-    });
+    const prev = this.grads[i];
+    this.grads[i] = prev ? prev.map((p, j) => accumulate(p, grads[j]!)) : grads;
   }
 
   private isSaved(t: tf.Tensor): boolean {
