@@ -274,7 +274,7 @@ export class Session {
   async update(step: number, lr: number, timing?: StepTiming): Promise<void> {
     const t0 = performance.now();
     for (let t = 0; t < this.towers; t++) void this.link.send(t, 'update', { step, lr });
-    this.record(await this.link.all('updated'), 0);
+    this.record(await this.link.all('updated'), 0, this.stats.backward); // deferred parameter gradients
     if (timing) timing.update += performance.now() - t0;
   }
 

@@ -39,6 +39,8 @@ export class TowerModel {
   private velocity: tf.Tensor[][];
   /** Gradients accumulated since the last update (micro-batches add up). */
   private grads: (tf.Tensor[] | undefined)[];
+  /** What deferred parameter gradients need, per layer and micro-batch, until the update. */
+  private pending: { layer: number; part: number; saved: tf.Tensor[]; dy: tf.Tensor }[] = [];
   /** Per layer: what forward saved, keyed by the batch part it belongs to. */
   private readonly saved = new Map<string, tf.Tensor[]>();
   readonly paramCount: number;
@@ -111,6 +113,7 @@ export class TowerModel {
     let parts: PartMeta[] = [];
     // Layers share saved tensors (a relu's output is the next layer's saved input): free them together.
     const done = new Set<tf.Tensor>();
+    const kept: tf.Tensor[] = [];
     const ms: number[] = [];
     const tensors = tf.tidy(() => {
       let dy: tf.Tensor | undefined = tf.tensor(dyIn.data, dyIn.shape);
@@ -118,11 +121,18 @@ export class TowerModel {
         const saved = this.saved.get(`${i}:${part}`);
         if (!saved) throw new Error(`backward of ${this.plan.layers[i]!.layer.name} without its forward (part ${part})`);
         const needDx = i > 0;
+        const op = this.ops[i]!;
         const t0 = this.profile ? performance.now() : 0;
-        const { dx, grads } = this.ops[i]!.backward(dy!, saved, this.params[i]!, needDx);
+        const { dx, grads } = op.backward(dy!, saved, this.params[i]!, needDx, !op.deferredGrads);
         this.accumulate(i, grads);
-        if (this.profile) ms.unshift(timed(dx ?? grads[0]!, t0));
+        const out = dx ?? grads[0];
+        if (this.profile) ms.unshift(out ? timed(out, t0) : performance.now() - t0);
         saved.forEach((t) => done.add(t));
+        if (op.deferredGrads) {
+          // Keep what the once-per-batch parameter gradients need (see LayerOp.deferredGrads).
+          this.pending.push({ layer: i, part, saved: saved.map((t) => t), dy: tf.keep(dy!) });
+          kept.push(...saved);
+        }
         this.saved.delete(`${i}:${part}`);
         dy = dx;
       }
@@ -131,6 +141,7 @@ export class TowerModel {
       parts = split.parts;
       return split.tensors;
     });
+    kept.forEach((t) => done.delete(t));
     done.forEach((t) => t.dispose());
     this.lastLayerMs = ms;
     const out = tensors.map(toOut);
@@ -148,7 +159,33 @@ export class TowerModel {
    * The paper's update: v ← m·v − wd·lr·w − lr·g; w ← w + v. Weight decay on weights, not biases, as
    * cuda-convnet: every param but index 1 (a derived copy of the weights decays like them).
    */
+  /**
+   * The deferred parameter gradients, once for the whole batch: each deferring layer's saved inputs and
+   * output gradients of every micro-batch, concatenated in batch order. Returns ms per layer when profiling.
+   */
+  private flushDeferred(): number[] {
+    const ms = new Array<number>(this.plan.layers.length).fill(0);
+    const layers = [...new Set(this.pending.map((p) => p.layer))];
+    for (const i of layers) {
+      const parts = this.pending.filter((p) => p.layer === i).sort((a, b) => a.part - b.part);
+      const t0 = this.profile ? performance.now() : 0;
+      const grads = tf.tidy(() => {
+        const cat = (ts: tf.Tensor[]): tf.Tensor => (ts.length === 1 ? ts[0]! : tf.concat(ts, 0));
+        const saved = parts[0]!.saved.map((_, j) => cat(parts.map((p) => p.saved[j]!)));
+        return this.ops[i]!.deferredGrads!(saved, cat(parts.map((p) => p.dy)), this.params[i]!);
+      });
+      this.accumulate(i, grads);
+      if (this.profile) ms[i] = timed(grads[0]!, t0);
+    }
+    const live = new Set([...this.saved.values()].flat());
+    for (const p of this.pending) [...p.saved, p.dy].forEach((t) => live.has(t) || t.isDisposed || t.dispose());
+    this.pending = [];
+    return ms;
+  }
+
   update(lr: number): void {
+    const deferredMs = this.flushDeferred();
+    if (this.profile) this.lastLayerMs = deferredMs;
     const { momentum, weight_decay: wd } = this.config.train.optimizer;
     this.params = this.params.map((ps, i) => {
       const gs = this.grads[i];
@@ -193,6 +230,8 @@ export class TowerModel {
   }
 
   dispose(): void {
+    this.pending.forEach((p) => [...p.saved, p.dy].forEach((t) => t.isDisposed || t.dispose()));
+    this.pending = [];
     [...this.params.flat(), ...this.velocity.flat()].forEach((t) => t.dispose());
     this.grads.forEach((gs) => gs?.forEach((g) => g.dispose()));
     this.saved.forEach((ts) => ts.forEach((t) => t.dispose()));

@@ -100,7 +100,7 @@ export class Tower {
   private async onUpdate(h: Header<'update'>): Promise<void> {
     const t0 = performance.now();
     this.need().update(h.lr);
-    await this.send('updated', { step: h.step, ms: 0 }, [], t0);
+    await this.send('updated', { step: h.step, ms: 0, ...this.layers() }, [], t0);
   }
 
   private async onGetWeights(): Promise<void> {

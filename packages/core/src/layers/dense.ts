@@ -27,31 +27,46 @@ export function denseForward(x: tf.Tensor2D, wT: tf.Tensor2D, b: tf.Tensor1D | u
   });
 }
 
-export function denseBackward(x: tf.Tensor2D, w: tf.Tensor2D, dy: tf.Tensor2D, groups = 1, needDx = true): { dx: tf.Tensor2D | undefined; dw: tf.Tensor2D; db: tf.Tensor1D; dwT: tf.Tensor2D } {
+/** dx = dy·Wᵀ, computed as dxᵀ = W·dyᵀ (W the untransposed left operand). */
+export function denseInputGrad(w: tf.Tensor2D, dy: tf.Tensor2D, groups = 1): tf.Tensor2D {
+  return tf.tidy(() => {
+    const ws = perGroup(w, groups);
+    return tf.transpose(stackRows(perGroup(dy, groups).map((d, g) => tf.matMul(ws[g]!, tf.transpose(d)))));
+  });
+}
+
+/** dW = xᵀ·dy, dWᵀ = dyᵀ·x, db = Σ dy (per group for W and Wᵀ). */
+export function denseParamGrads(x: tf.Tensor2D, dy: tf.Tensor2D, groups = 1): { dw: tf.Tensor2D; dwT: tf.Tensor2D; db: tf.Tensor1D } {
   return tf.tidy(() => {
     const xs = perGroup(x, groups);
-    const ws = perGroup(w, groups);
     const dys = perGroup(dy, groups);
-    const dyTs = dys.map((d) => tf.transpose(d));
     const dw = concatGroups(xs.map((xi, g) => tf.matMul(tf.transpose(xi), dys[g]!) as tf.Tensor2D));
-    const dwT = stackRows(xs.map((xi, g) => tf.matMul(dyTs[g]!, xi)));
-    const db = tf.sum(dy, 0) as tf.Tensor1D;
-    const dx = needDx ? tf.transpose(stackRows(dyTs.map((d, g) => tf.matMul(ws[g]!, d)))) : undefined;
-    return { dx: dx as tf.Tensor2D | undefined, dw, db, dwT };
+    const dwT = stackRows(xs.map((xi, g) => tf.matMul(tf.transpose(dys[g]!), xi)));
+    return { dw, dwT, db: tf.sum(dy, 0) as tf.Tensor1D };
   });
+}
+
+export function denseBackward(x: tf.Tensor2D, w: tf.Tensor2D, dy: tf.Tensor2D, groups = 1, needDx = true): { dx: tf.Tensor2D | undefined; dw: tf.Tensor2D; db: tf.Tensor1D; dwT: tf.Tensor2D } {
+  return { dx: needDx ? denseInputGrad(w, dy, groups) : undefined, ...denseParamGrads(x, dy, groups) };
 }
 
 /**
  * Params: [W, b] as configured and reported, then the derived Wᵀ (see the file comment). `addBias` false:
  * a row-split tower other than tower 0, whose output is a partial sum; its bias is unused and gets no gradient.
+ * The parameter gradients can be deferred to once per batch (see LayerOp.deferredGrads).
  */
 export function denseOp(groups: number, addBias = true): LayerOp {
+  const grads = (x: tf.Tensor, dy: tf.Tensor, b: tf.Tensor): tf.Tensor[] => {
+    const { dw, db, dwT } = denseParamGrads(x as tf.Tensor2D, dy as tf.Tensor2D, groups);
+    return [dw, addBias ? db : tf.zerosLike(b), dwT];
+  };
   return {
     derive: ([w]) => [tf.transpose(w!)],
     forward: (x, [, b, wT]) => ({ y: denseForward(x as tf.Tensor2D, wT as tf.Tensor2D, addBias ? (b as tf.Tensor1D) : undefined, groups), saved: [x] }),
-    backward: (dy, [x], [w, b], needDx) => {
-      const { dx, dw, db, dwT } = denseBackward(x as tf.Tensor2D, w as tf.Tensor2D, dy as tf.Tensor2D, groups, needDx);
-      return { dx, grads: [dw, addBias ? db : tf.zerosLike(b!), dwT] };
-    },
+    backward: (dy, [x], [w, b], needDx, withGrads = true) => ({
+      dx: needDx ? denseInputGrad(w as tf.Tensor2D, dy as tf.Tensor2D, groups) : undefined,
+      grads: withGrads ? grads(x!, dy, b!) : [],
+    }),
+    deferredGrads: ([x], dy, [, b]) => grads(x!, dy, b!),
   };
 }

@@ -31,5 +31,12 @@ export interface LayerOp {
   derive?(params: readonly tf.Tensor[]): tf.Tensor[];
   forward(x: tf.Tensor, params: readonly tf.Tensor[], ctx: StepContext): Forward;
   /** `needDx` false: the input needs no gradient (the image), so skip computing it; `dx` is then undefined. */
-  backward(dy: tf.Tensor, saved: readonly tf.Tensor[], params: readonly tf.Tensor[], needDx: boolean): Backward;
+  backward(dy: tf.Tensor, saved: readonly tf.Tensor[], params: readonly tf.Tensor[], needDx: boolean, withGrads?: boolean): Backward;
+  /**
+   * Ops whose parameter gradients are cheaper once per batch than once per micro-batch (dense: two big
+   * products, whose sums would otherwise be accumulated over tens of millions of values) compute them here
+   * from the saved tensors and output gradients of all micro-batches, concatenated along the batch; their
+   * backward is then called with `withGrads` false and returns no grads.
+   */
+  deferredGrads?(saved: readonly tf.Tensor[], dy: tf.Tensor, params: readonly tf.Tensor[]): tf.Tensor[];
 }

@@ -37,7 +37,8 @@ export interface Bodies {
   /** `ms`: the tower's busy time for the request (compute and encode); `layers`: per-layer ms when profiling. */
   activation: { step: number; segment: number; part: number; ms: number; layers?: number[] };
   gradient: { step: number; segment: number; part: number; parts: PartMeta[]; ms: number; layers?: number[] };
-  updated: { step: number; ms: number };
+  /** `layers`, when profiling: ms per layer (all layers) of the parameter gradients deferred to the update. */
+  updated: { step: number; ms: number; layers?: number[] };
   weights: { params: ParamMeta[] };
   error: { code: string; message: string };
   // coordinator → tower
