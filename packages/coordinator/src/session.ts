@@ -206,44 +206,49 @@ export class Session {
     return { logits, loss: loss / batch, correct };
   }
 
-  /** Each tower's inputs for the segment starting at layer i, from every tower's output of the one before. */
+  /**
+   * Each tower's inputs for the segment starting at layer i, from every tower's output of the one before.
+   * A tower keeps its own output, so it is sent only what the others computed: their shards its range
+   * reads (as received: views, no copies), or after a row-split layer the sum of their partials over it.
+   */
   private gather(i: number, outs: Float32Array[], n: number): Outgoing[][] {
     const planned = this.plan.layers[i]!;
     const inShape = planned.layer.inShape;
     const width = inShape[inShape.length - 1]!;
     const lead = [n, ...inShape.slice(0, -1)];
     const rows = n * product(inShape.slice(0, -1));
-    return planned.towers.map((slice) => {
+    return planned.towers.map((slice, t) => {
       if (planned.input === 'partial') {
-        // After a row-split layer: the input is the sum of every tower's partial, cut to the range read.
-        const parts = outs.map((data) => ({ meta: { shard: 0, lo: 0, hi: width }, data }));
+        const parts = outs.filter((_, s) => s !== t).map((data) => ({ meta: { shard: 0, lo: 0, hi: width }, data }));
         return [{ data: sumShard(parts, rows, slice.in.lo, slice.in.hi), shape: [...lead, slice.in.hi - slice.in.lo] }];
       }
-      // Sharded: the shards the tower's range reads, as received (views, no copies).
-      return shardsFor(width, this.towers, slice.in).map((s) => {
-        const r = shardRange(width, s, this.towers);
-        return { data: outs[s]!, shape: [...lead, r.hi - r.lo] };
-      });
+      return shardsFor(width, this.towers, slice.in)
+        .filter((s) => s !== t)
+        .map((s) => {
+          const r = shardRange(width, s, this.towers);
+          return { data: outs[s]!, shape: [...lead, r.hi - r.lo] };
+        });
     });
   }
 
-  /** Each tower's output gradient for the segment ending at layer i-1, from every tower's input gradient parts of layer i. */
+  /**
+   * Each tower's share of the output gradient of the segment ending at layer i-1: the sum of the other
+   * towers' input-gradient parts of layer i that fall in what it holds (its shard; after a row-split layer,
+   * the whole width). Its own part never left it. With two towers a shard has one other part: passed on
+   * as received, no arithmetic here.
+   */
   private scatter(i: number, grads: Message<'gradient'>[], n: number): Outgoing[] {
     const planned = this.plan.layers[i]!;
     const inShape = planned.layer.inShape;
     const width = inShape[inShape.length - 1]!;
     const lead = [n, ...inShape.slice(0, -1)];
     const rows = n * product(inShape.slice(0, -1));
-    const all: Part[] = grads.flatMap((g) => g.header.parts.map((meta, j) => ({ meta, data: g.tensors[j]! })));
-    if (planned.input === 'partial') {
-      // A row-split layer before: every tower needs the gradient of the whole output; the parts add up to it.
-      const dy = { data: sumShard(all, rows, 0, width), shape: [...lead, width] };
-      return Array.from({ length: this.towers }, () => dy);
-    }
-    // Sharded: sum the towers' partial input gradients per shard.
+    const from = grads.map((g) => g.header.parts.map((meta, j): Part => ({ meta, data: g.tensors[j]! })));
     return Array.from({ length: this.towers }, (_, s) => {
+      const others = from.filter((_, t) => t !== s).flat();
+      if (planned.input === 'partial') return { data: sumShard(others, rows, 0, width), shape: [...lead, width] };
       const r = shardRange(width, s, this.towers);
-      return { data: sumShard(all.filter((x) => x.meta.shard === s), rows, r.lo, r.hi), shape: [...lead, r.hi - r.lo] };
+      return { data: sumShard(others.filter((x) => x.meta.shard === s), rows, r.lo, r.hi), shape: [...lead, r.hi - r.lo] };
     });
   }
 

@@ -39,6 +39,10 @@ export class TowerModel {
   private velocity: tf.Tensor[][];
   /** Gradients accumulated since the last update (micro-batches add up). */
   private grads: (tf.Tensor[] | undefined)[];
+  /** This tower's output of a segment, kept for its next segment's input (key `segment:part`). */
+  private readonly ownOutput = new Map<string, tf.Tensor>();
+  /** This tower's own part of a segment's output gradient, kept for that segment's backward. */
+  private readonly ownGrad = new Map<string, { value: tf.Tensor; lo: number }>();
   /** What deferred parameter gradients need, per layer and micro-batch, until the update. */
   private pending: { layer: number; part: number; saved: tf.Tensor[]; dy: tf.Tensor }[] = [];
   /** Per layer: what forward saved, keyed by the batch part it belongs to. */
@@ -84,7 +88,7 @@ export class TowerModel {
     const seg = this.plan.segments[k]!;
     this.lastLayerMs = [];
     const y = tf.tidy(() => {
-      let x = this.assemble(seg.first, inputs);
+      let x = this.assemble(seg.first, inputs, k, part);
       for (let i = seg.first; i < seg.end; i++) {
         const t0 = this.profile ? performance.now() : 0;
         const out = this.ops[i]!.forward(x, this.params[i]!, ctx);
@@ -99,8 +103,11 @@ export class TowerModel {
       return x;
     });
     const out = toOut(y);
-    // The output may also be saved for backward (a relu or pool at the end of the segment saves y).
-    if (!this.isSaved(y)) y.dispose();
+    if (k + 1 < this.plan.segments.length) {
+      // The next segment reads this output too: keep it here rather than have it sent back.
+      this.release(this.ownOutput.get(`${k}:${part}`));
+      this.ownOutput.set(`${k}:${part}`, y);
+    } else if (!this.isSaved(y)) y.dispose(); // (a relu or pool at the end of a segment saves its y)
     return out;
   }
 
@@ -115,8 +122,13 @@ export class TowerModel {
     const done = new Set<tf.Tensor>();
     const kept: tf.Tensor[] = [];
     const ms: number[] = [];
+    const own = this.ownGrad.get(`${k}:${part}`);
+    this.ownGrad.delete(`${k}:${part}`);
     const tensors = tf.tidy(() => {
+      // The coordinator sends the other towers' share of this output's gradient; this tower's own share
+      // stayed here (see splitByShard).
       let dy: tf.Tensor | undefined = tf.tensor(dyIn.data, dyIn.shape);
+      if (own) dy = tf.add(dy, this.padTo(own.value, own.lo, dyIn.shape[dyIn.shape.length - 1]!));
       for (let i = seg.end - 1; i >= seg.first; i--) {
         const saved = this.saved.get(`${i}:${part}`);
         if (!saved) throw new Error(`backward of ${this.plan.layers[i]!.layer.name} without its forward (part ${part})`);
@@ -137,10 +149,11 @@ export class TowerModel {
         dy = dx;
       }
       if (!dy) return [];
-      const split = this.splitByShard(seg.first, dy);
+      const split = this.splitByShard(seg.first, dy, k, part);
       parts = split.parts;
       return split.tensors;
     });
+    own?.value.dispose();
     kept.forEach((t) => done.delete(t));
     done.forEach((t) => t.dispose());
     this.lastLayerMs = ms;
@@ -230,6 +243,10 @@ export class TowerModel {
   }
 
   dispose(): void {
+    this.ownOutput.forEach((t) => this.release(t));
+    this.ownOutput.clear();
+    this.ownGrad.forEach((g) => g.value.dispose());
+    this.ownGrad.clear();
     this.pending.forEach((p) => [...p.saved, p.dy].forEach((t) => t.isDisposed || t.dispose()));
     this.pending = [];
     [...this.params.flat(), ...this.velocity.flat()].forEach((t) => t.dispose());
@@ -238,42 +255,82 @@ export class TowerModel {
     this.saved.clear();
   }
 
-  /** Concatenate the received shards and cut out the range layer `i` reads. */
-  private assemble(i: number, inputs: TensorOut[]): tf.Tensor {
+  /**
+   * Layer i's input, the first of segment k: the image; or the received shards of the other towers with
+   * this tower's own output (kept since it computed it) in its place, cut to the range layer i reads; or,
+   * after a row-split layer, the other towers' partial sums over that range (summed by the coordinator)
+   * plus this tower's own.
+   */
+  private assemble(i: number, inputs: TensorOut[], k: number, part: number): tf.Tensor {
     const planned = this.plan.layers[i]!;
     const need = planned.towers[this.tower]!.in;
     const xs = inputs.map((t) => tf.tensor(t.data, t.shape));
-    if (planned.inputReplicated || planned.input === 'partial') {
-      // The image, or (after a row-split layer) the towers' partials summed over exactly the range read.
-      if (xs.length !== 1) throw new Error(`segment starting at ${planned.layer.name} expects 1 tensor, got ${xs.length}`);
+    if (planned.inputReplicated) {
+      if (xs.length !== 1) throw new Error(`segment starting at ${planned.layer.name} expects the image, got ${xs.length} tensors`);
       return xs[0]!;
     }
-    const width = planned.layer.inShape[planned.layer.inShape.length - 1]!;
-    const shards = shardsFor(width, this.plan.towers, need);
-    if (xs.length !== shards.length) throw new Error(`${planned.layer.name} reads shards [${shards.join(', ')}], got ${xs.length} tensors`);
-    const whole = xs.length === 1 ? xs[0]! : tf.concat(xs, -1);
-    const start = shardRange(width, shards[0]!, this.plan.towers).lo;
-    const got = whole.shape[whole.rank - 1]!;
-    if (need.lo === start && need.hi - need.lo === got) return whole;
-    const begin = whole.shape.map((_, d) => (d === whole.rank - 1 ? need.lo - start : 0));
-    const size = whole.shape.map((s, d) => (d === whole.rank - 1 ? need.hi - need.lo : s));
-    return tf.slice(whole, begin, size);
+    const mine = this.ownOutput.get(`${k - 1}:${part}`);
+    if (!mine) throw new Error(`${planned.layer.name} of part ${part}: this tower's output of the segment before is missing`);
+    this.ownOutput.delete(`${k - 1}:${part}`);
+    const rank = mine.rank;
+    const cut = (t: tf.Tensor, from: number): tf.Tensor => {
+      const width = t.shape[rank - 1]!;
+      if (from === 0 && width === need.hi - need.lo) return t;
+      return tf.slice(t, t.shape.map((_, d) => (d === rank - 1 ? from : 0)), t.shape.map((n, d) => (d === rank - 1 ? need.hi - need.lo : n)));
+    };
+    let x: tf.Tensor;
+    if (planned.input === 'partial') {
+      if (xs.length !== 1) throw new Error(`${planned.layer.name} expects the other towers' summed partials, got ${xs.length} tensors`);
+      x = tf.add(xs[0]!, cut(mine, need.lo));
+    } else {
+      const width = planned.layer.inShape[planned.layer.inShape.length - 1]!;
+      const shards = shardsFor(width, this.plan.towers, need);
+      const others = shards.filter((s) => s !== this.tower);
+      if (xs.length !== others.length) throw new Error(`${planned.layer.name} reads shards [${shards.join(', ')}]: expected ${others.length} from other towers, got ${xs.length}`);
+      const all = shards.map((s) => (s === this.tower ? mine : xs[others.indexOf(s)]!));
+      x = cut(all.length === 1 ? all[0]! : tf.concat(all, -1), need.lo - shardRange(width, shards[0]!, this.plan.towers).lo);
+    }
+    if (!this.isSaved(mine)) mine.dispose();
+    return x;
   }
 
-  /** The gradient of layer i's input range, cut at shard boundaries (global channel ranges). */
-  private splitByShard(i: number, dx: tf.Tensor): { parts: PartMeta[]; tensors: tf.Tensor[] } {
+  /** `t` placed at columns [lo, lo + width of t) of a zero tensor `width` wide (last axis). */
+  private padTo(t: tf.Tensor, lo: number, width: number): tf.Tensor {
+    const w = t.shape[t.rank - 1]!;
+    if (lo === 0 && w === width) return t;
+    return tf.pad(t, t.shape.map((_, d) => (d === t.rank - 1 ? [lo, width - lo - w] : [0, 0])) as [number, number][]);
+  }
+
+  private release(t: tf.Tensor | undefined): void {
+    if (t && !t.isDisposed && !this.isSaved(t)) t.dispose();
+  }
+
+  /**
+   * The gradient of layer i's input range (layer i starts segment k), cut at shard boundaries, to send.
+   * The part in this tower's own shard stays here for its backward of segment k-1: other towers' parts of
+   * that shard are all the coordinator sends it. After a row-split layer every tower needs the whole
+   * output gradient, so the own part is both kept and sent.
+   */
+  private splitByShard(i: number, dx: tf.Tensor, k: number, part: number): { parts: PartMeta[]; tensors: tf.Tensor[] } {
     const planned = this.plan.layers[i]!;
     const need = planned.towers[this.tower]!.in;
     const width = planned.layer.inShape[planned.layer.inShape.length - 1]!;
     const parts: PartMeta[] = [];
     const tensors: tf.Tensor[] = [];
+    const held = planned.input === 'partial' ? { lo: 0, hi: width } : shardRange(width, this.tower, this.plan.towers);
     for (const s of shardsFor(width, this.plan.towers, need)) {
       const r = rangeIntersect(shardRange(width, s, this.plan.towers), need)!;
-      parts.push({ shard: s, lo: r.lo, hi: r.hi });
       const whole = r.lo === need.lo && r.hi === need.hi;
       const begin = dx.shape.map((_, d) => (d === dx.rank - 1 ? r.lo - need.lo : 0));
       const size = dx.shape.map((n, d) => (d === dx.rank - 1 ? r.hi - r.lo : n));
-      tensors.push(whole ? dx : tf.slice(dx, begin, size));
+      const t = whole ? dx : tf.slice(dx, begin, size);
+      if (s === this.tower) {
+        // Kept (tf.keep: this runs inside backward's tidy), at its offset in what this tower holds.
+        this.ownGrad.set(`${k - 1}:${part}`, { value: tf.keep(planned.input === 'partial' ? tf.clone(t) : t), lo: r.lo - held.lo });
+        if (planned.input !== 'partial') continue;
+      }
+      parts.push({ shard: s, lo: r.lo, hi: r.hi });
+      tensors.push(t);
     }
     return { parts, tensors };
   }
