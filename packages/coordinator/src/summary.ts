@@ -15,6 +15,8 @@ export interface SummaryRow {
   towers: [number, number][];
   /** Dense layers: column- or row-split (see plan.ts); null for other kinds. */
   split: 'column' | 'row' | null;
+  /** Row-split layers: per tower, [lo, hi) of the input units (rows of W) it holds. */
+  rows: [number, number][] | null;
   exchange: boolean;
   /** `gather`: the layer reads other towers' shards; `reduce`: its towers' partial sums are added after it. */
   exchange_kind: 'gather' | 'reduce' | null;
@@ -43,6 +45,7 @@ export function summarize(plan: Plan): Summary {
       reads: p.inputReplicated && p.layer.index === 0 ? 'image' : (spec.reads ?? '-'),
       towers: p.towers.map((s) => [s.out.lo, s.out.hi]),
       split: p.layer.spec.kind === 'dense' ? p.split : null,
+      rows: p.split === 'row' ? p.towers.map((t) => [t.in.lo, t.in.hi]) : null,
       // Shown where the cross-tower layer is: a gather at the layer that reads other towers' shards, a
       // reduce at the row-split layer whose partial sums are added (the plan's boundary is the next layer).
       exchange: (p.exchange && p.input !== 'partial') || p.split === 'row',
@@ -66,8 +69,8 @@ const fmt = (n: number): string => n.toLocaleString('en-US');
 export function formatSummary(s: Summary): string {
   const head = ['Layer (kind)', 'Output shape', 'Param #', 'Reads', 'Split', 'Towers', 'Exchange'];
   const rows = s.layers.map((l) => {
-    const widths = new Set(l.towers.map(([lo, hi]) => hi - lo));
-    const towers = l.params === 0 && l.towers.length > 1 ? `${l.towers.length} × ${[...widths].join('/')}` : l.towers.length === 1 ? 'all on 1' : `${l.towers.length} × ${[...widths].join('/')}`;
+    const widths = new Set((l.rows ?? l.towers).map(([lo, hi]) => hi - lo));
+    const towers = l.towers.length === 1 ? 'all on 1' : `${l.towers.length} × ${[...widths].join('/')}${l.rows ? ' rows' : ''}`;
     const split = l.split === 'row' ? 'row (partial sums)' : (l.split ?? '');
     return [`${l.name} (${l.kind})`, `(None, ${l.output_shape.join(', ')})`, fmt(l.params), l.reads, split, towers, l.exchange_kind ? `${l.exchange_kind} ⇄` : ''];
   });
@@ -85,7 +88,10 @@ export function formatSummary(s: Summary): string {
     `Forward FLOPs per image: ${fmt(s.total_flops)}`,
     `Exchange points: ${s.exchange_points.length ? s.exchange_points.join(', ') : 'none (one tower)'}`,
     ...(s.layers.some((l) => l.split === 'row')
-      ? ['Dense splits: column = each tower computes some units from the gathered input; row = each tower multiplies its own input shard and the partial sums are reduced at the next layer (chosen per layer: fewer bytes moved)']
+      ? [
+          'Dense splits (chosen per layer, fewer bytes moved): column = each tower computes some units from the gathered input;',
+          '  row = each tower multiplies its own input shard by its rows of W, and the partial sums are added',
+        ]
       : []),
     rule,
   ].join('\n');

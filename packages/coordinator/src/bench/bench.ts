@@ -247,26 +247,25 @@ async function main(o: BenchOptions): Promise<void> {
     }
   }
   const paperFit = fits.find((f) => f.config === 'paper' && f.ok);
-  if (!runs.paper || !runs.small) return;
+  const { paper: p, small: sm } = runs;
+  const ratio = (r?: { split: RunStats; single: RunStats }): number | null => (r ? round(r.split.images_per_sec / r.single.images_per_sec, 3) : null);
   const summary = {
-    split_over_single: {
-      paper: round(runs.paper!.split.images_per_sec / runs.paper!.single.images_per_sec, 3),
-      small: round(runs.small!.split.images_per_sec / runs.small!.single.images_per_sec, 3),
-    },
-    over_model_fit: paperFit ? round(runs.paper!.split.images_per_sec / paperFit.images_per_sec!, 0) : null,
-    exchange_share: runs.paper!.split.exchange_share,
-    gflops_per_tower: round(Math.min(...runs.paper!.split.gflops_per_tower), 1),
+    split_over_single: { paper: ratio(p), small: ratio(sm) },
+    over_model_fit: p && paperFit ? round(p.split.images_per_sec / paperFit.images_per_sec!, 0) : null,
+    exchange_share: p ? p.split.exchange_share : null,
+    gflops_per_tower: p ? round(Math.min(...p.split.gflops_per_tower), 1) : null,
   };
   const seconds = round((performance.now() - t0) / 1000, 0);
+  const show = (x: number | null, f: (x: number) => string): string => (x === null ? 'not measured' : f(x));
   process.stdout.write(
     [
       '',
       'summary (targets from issue 3 in brackets):',
-      `  split / single, paper net   ${summary.split_over_single.paper.toFixed(2)}×  [≥ 1.85]`,
-      `  split / single, small net   ${summary.split_over_single.small.toFixed(2)}×  [≥ 1.5]`,
-      `  split / model.fit, paper    ${summary.over_model_fit === null ? 'not measured' : `${summary.over_model_fit}×`}  [≥ 300]`,
-      `  exchange on critical path   ${(summary.exchange_share * 100).toFixed(1)}% of a paper-net step  [≤ 5%]`,
-      `  training GFLOP/s per tower  ${summary.gflops_per_tower} (paper net; wasm matmul limit ${limit.matmul_gflops})  [≥ 20]`,
+      `  split / single, paper net   ${show(summary.split_over_single.paper, (x) => `${x.toFixed(2)}×`)}  [≥ 1.85]`,
+      `  split / single, small net   ${show(summary.split_over_single.small, (x) => `${x.toFixed(2)}×`)}  [≥ 1.5]`,
+      `  split / model.fit, paper    ${show(summary.over_model_fit, (x) => `${x}×`)}  [≥ 300]`,
+      `  exchange on critical path   ${show(summary.exchange_share, (x) => `${(x * 100).toFixed(1)}% of a paper-net step`)}  [≤ 5%]`,
+      `  training GFLOP/s per tower  ${show(summary.gflops_per_tower, (x) => `${x} (paper net; wasm matmul limit ${limit.matmul_gflops})`)}  [≥ 20]`,
       `  bench took ${seconds} s`,
       '',
     ].join('\n'),
