@@ -25,6 +25,9 @@ export class TowerError extends AlexnetError {
   }
 }
 
+/** How long a failed send waits for the tower's exit notice before it is reported itself. */
+const SEND_FAILURE_GRACE_MS = 1000;
+
 export class TowerLink {
   private readonly socket = new Router({ mandatory: true, linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0 });
   private readonly waiters: Waiter[][];
@@ -66,8 +69,15 @@ export class TowerLink {
     for (const f of payload) this.bytes.sent += f.byteLength;
     const frames = [Buffer.from(`tower-${t}`), ...payload];
     // zeromq.js allows one pending send per socket: chain them.
-    // A failed send (the tower is gone) fails the link, which rejects whoever waits for a reply.
-    this.sending = this.sending.then(() => (this.failure ? undefined : this.socket.send(frames))).catch((e: Error) => this.fail(new TowerError(`send to tower ${t} failed: ${e.message}`)));
+    // A failed send (the tower is gone) fails the link, which rejects whoever waits for a reply. Usually the
+    // tower's process has died: give its exit notice a moment to arrive first, since it says how it died
+    // (the first failure wins).
+    this.sending = this.sending
+      .then(() => (this.failure ? undefined : this.socket.send(frames)))
+      .catch((e: Error) => {
+        const err = new TowerError(`send to tower ${t} failed: ${e.message}`);
+        setTimeout(() => this.fail(err), SEND_FAILURE_GRACE_MS);
+      });
     return this.sending;
   }
 
