@@ -290,6 +290,8 @@ export class TowerModel {
       const all = shards.map((s) => (s === this.tower ? mine : xs[others.indexOf(s)]!));
       x = cut(all.length === 1 ? all[0]! : tf.concat(all, -1), need.lo - shardRange(width, shards[0]!, this.plan.towers).lo);
     }
+    // `mine` was kept outside this tidy: hand on a tidy-tracked handle if it is the input itself.
+    if (x === mine) x = tf.clone(mine);
     if (!this.isSaved(mine)) mine.dispose();
     return x;
   }
