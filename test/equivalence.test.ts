@@ -26,14 +26,19 @@ const sessions: Session[] = [];
 
 type Split = 'auto' | 'column' | 'row';
 
-/** The tiny config with every dense layer split one way, and the batch cut into `micro` micro-batches. */
-function variant(split: Split, micro: number): Config {
-  const layers = config.net.layers.map((l) => (l.kind === 'dense' ? { ...l, split } : l));
+/**
+ * The tiny config with every dense layer split one way, and the batch cut into `micro` micro-batches.
+ * `direct`: fc4 (8 → 4) feeds fc5 (4 → 8) with no ReLU or dropout between, so a row-split fc4's partial
+ * sums go straight into fc5 (column-split under auto, reading every tower's range; or row-split too).
+ */
+function variant(split: Split, micro: number, direct = false): Config {
+  let layers = config.net.layers.map((l) => (l.kind === 'dense' ? { ...l, split } : l));
+  if (direct) layers = layers.filter((l) => l.name !== 'relu4' && l.name !== 'drop4').map((l) => (l.name === 'fc4' ? { ...l, units: 4 } : l));
   return { ...config, net: { ...config.net, layers }, train: { ...config.train, micro_batches: micro } };
 }
 
-async function run(towers: number, split: Split = 'auto', micro = 1): Promise<{ initial: Weights; losses: number[]; final: Weights }> {
-  const c = variant(split, micro);
+async function run(towers: number, split: Split = 'auto', micro = 1, direct = false): Promise<{ initial: Weights; losses: number[]; final: Weights }> {
+  const c = variant(split, micro, direct);
   const s = await Session.start({ config: c, devices: Array.from({ length: towers }, (_, i) => String(i)), backend: 'wasm', gpu: false, log });
   sessions.push(s);
   const initial = await s.fullWeights();
@@ -85,13 +90,20 @@ describe('1, 2 and 4 towers compute the same training steps', () => {
       expectSame(one, await run(4, split), `4 towers, ${split}`);
     });
   }
+  for (const split of ['auto', 'row'] as const) {
+    it(`a row-split layer straight into another dense layer (${split === 'auto' ? 'row then column' : 'row then row'}), on 2 and 4 towers`, async () => {
+      const one = await run(1, split, 1, true);
+      expectSame(one, await run(2, split, 1, true), `2 towers, direct, ${split}`);
+      expectSame(one, await run(4, split, 1, true), `4 towers, direct, ${split}`);
+    });
+  }
 });
 
 describe('pipelined micro-batches', () => {
   it('give the same weights as the unpipelined step (uneven micro-batches: 8 = 2 + 3 + 3)', async () => {
     const plain = await run(2, 'auto', 1);
-    const piped = await run(2, 'auto', 3);
-    expectSame(plain, piped, '2 towers, 3 micro-batches');
+    expectSame(plain, await run(2, 'auto', 3), '2 towers, 3 micro-batches');
+    expectSame(plain, await run(4, 'auto', 3), '4 towers, 3 micro-batches');
     expectSame(plain, await run(1, 'auto', 4), '1 tower, 4 micro-batches');
   });
 });

@@ -10,6 +10,7 @@ import { type BackendChoice, buildNet, type Config, type Header, type Message, t
 import type { Logger } from 'pino';
 import { concatLastAxis, type Part, placeSlice, sliceLastAxis, sumShard } from './exchange.js';
 import { TowerProcesses } from './launch.js';
+import { checkActivation, checkGradient } from './replies.js';
 import { type Outgoing, TowerError, TowerLink } from './link.js';
 
 export interface SessionOptions {
@@ -172,13 +173,9 @@ export class Session {
     while (queue.length > 0) {
       const head = queue.shift()!;
       const replies = await this.link.all(head.kind);
-      for (const [t, r] of replies.entries()) {
-        if (r.header.part !== head.part || r.header.segment !== head.segment) {
-          throw new TowerError(`tower ${t} answered part ${r.header.part} segment ${r.header.segment}, expected part ${head.part} segment ${head.segment}`);
-        }
-      }
       const p = parts[head.part]!;
       const seg = segments[head.segment]!;
+      this.check(replies, head, p.size);
       const t0 = performance.now();
       if (head.kind === 'activation') {
         this.record(replies, seg.first, this.stats.forward);
@@ -204,6 +201,29 @@ export class Session {
       if (timing) timing.exchange += performance.now() - t0;
     }
     return { logits, loss: loss / batch, correct };
+  }
+
+  /** Replies must answer the request at the head of the queue, shaped as the plan says; else the run stops. */
+  private check(replies: Message<'activation' | 'gradient'>[], head: { kind: 'activation' | 'gradient'; part: number; segment: number }, n: number): void {
+    const seg = this.plan.segments[head.segment]!;
+    try {
+      replies.forEach((r, t) => {
+        if (r.header.part !== head.part || r.header.segment !== head.segment) {
+          throw new TowerError(`tower ${t} answered part ${r.header.part} segment ${r.header.segment}, expected part ${head.part} segment ${head.segment}`);
+        }
+        if (head.kind === 'activation') {
+          const last = this.plan.layers[seg.end - 1]!;
+          const out = last.towers[t]!.out;
+          checkActivation(r as Message<'activation'>, t, [n, ...last.layer.outShape.slice(0, -1), out.hi - out.lo]);
+        } else {
+          const inShape = this.plan.layers[seg.first]!.layer.inShape;
+          checkGradient(r as Message<'gradient'>, t, this.towers, inShape[inShape.length - 1]!, n * product(inShape.slice(0, -1)), head.segment === 0);
+        }
+      });
+    } catch (e) {
+      this.link.fail(e as Error);
+      throw e;
+    }
   }
 
   /**
@@ -233,9 +253,11 @@ export class Session {
 
   /**
    * Each tower's share of the output gradient of the segment ending at layer i-1: the sum of the other
-   * towers' input-gradient parts of layer i that fall in what it holds (its shard; after a row-split layer,
-   * the whole width). Its own part never left it. With two towers a shard has one other part: passed on
-   * as received, no arithmetic here.
+   * towers' input-gradient parts of layer i that fall in what it holds; its own part never left it.
+   * Sharded: with two towers a shard has one other part, passed on as received, no arithmetic here.
+   * After a row-split layer each tower holds the whole width: the others' parts are placed (and summed
+   * where they overlap) in a full-width array, zeros over the tower's own range (up to 2× the bytes the
+   * split needs there; these are dense-layer widths, small beside conv3's).
    */
   private scatter(i: number, grads: Message<'gradient'>[], n: number): Outgoing[] {
     const planned = this.plan.layers[i]!;

@@ -36,4 +36,23 @@ describe('TowerModel', () => {
     expect(counts[2]).toBe(counts[0]);
     model.dispose();
   });
+  it('derives Wᵀ afresh after each update on a backend that does not promise identical rounding (cpu)', async () => {
+    await tf.setBackend('cpu');
+    try {
+      const config = loadConfig(resolve(import.meta.dirname, '../../../test/fixtures/tiny.yaml'));
+      const model = new TowerModel(planSplit(buildNet(config.net), 1), 0, config);
+      const image = { data: new Float32Array(2 * 12 * 12 * 3).map((_, i) => Math.cos(i)), shape: [2, 12, 12, 3] };
+      for (let step = 0; step < 2; step++) {
+        const y = model.forward(0, [image], { training: true, seed: 1, step, sampleOffset: 0 });
+        model.backward(0, { data: new Float32Array(y.data.length).fill(0.1), shape: y.shape });
+        model.update(0.05);
+      }
+      const params = (model as unknown as { params: tf.Tensor[][] }).params.filter((p) => p.length === 3);
+      expect(params.length).toBeGreaterThan(0);
+      for (const [w, , wT] of params) expect(Array.from(tf.transpose(w!).dataSync())).toEqual(Array.from(wT!.dataSync()));
+      model.dispose();
+    } finally {
+      await tf.setBackend('wasm');
+    }
+  });
 });

@@ -77,7 +77,12 @@ export class TowerModel {
     });
     this.velocity = this.params.map((ps) => ps.map((p) => tf.zerosLike(p)));
     this.grads = this.params.map(() => undefined);
-    this.paramCount = this.params.flat().reduce((a, p) => a + p.size, 0);
+    // Parameters held, as configured: not the derived copies, nor a row-split tower's unused bias.
+    this.paramCount = plan.layers.reduce((a, p, i) => {
+      const own = p.layer.paramShapes.length;
+      const held = p.split === 'row' && tower !== 0 ? 1 : own;
+      return a + this.params[i]!.slice(0, held).reduce((b, t) => b + t.size, 0);
+    }, 0);
   }
 
   /**
@@ -169,10 +174,6 @@ export class TowerModel {
   }
 
   /**
-   * The paper's update: v ← m·v − wd·lr·w − lr·g; w ← w + v. Weight decay on weights, not biases, as
-   * cuda-convnet: every param but index 1 (a derived copy of the weights decays like them).
-   */
-  /**
    * The deferred parameter gradients, once for the whole batch: each deferring layer's saved inputs and
    * output gradients of every micro-batch, concatenated in batch order. Returns ms per layer when profiling.
    */
@@ -196,20 +197,32 @@ export class TowerModel {
     return ms;
   }
 
+  /**
+   * The paper's update: v ← m·v − wd·lr·w − lr·g; w ← w + v. Weight decay on weights, not biases, as
+   * cuda-convnet: every param but index 1 (a derived copy of the weights decays like them). On wasm a
+   * derived copy is updated from its own gradient, which rounds exactly as the original's (tested); other
+   * backends promise no such thing, so there it is derived afresh from the updated weights.
+   */
   update(lr: number): void {
     const deferredMs = this.flushDeferred();
     if (this.profile) this.lastLayerMs = deferredMs;
     const { momentum, weight_decay: wd } = this.config.train.optimizer;
+    const exactCopies = tf.getBackend() === 'wasm';
     this.params = this.params.map((ps, i) => {
       const gs = this.grads[i];
       if (ps.length === 0 || !gs) return ps;
-      return ps.map((p, j) => {
+      const own = this.plan.layers[i]!.layer.paramShapes.length;
+      const next = ps.map((p, j) => {
+        if (j >= own && !exactCopies) return p;
         const { w, v } = sgdStep(p, this.velocity[i]![j]!, gs[j]!, lr, momentum, j !== 1 ? wd : 0);
         this.velocity[i]![j]!.dispose();
         this.velocity[i]![j] = v;
         p.dispose();
         return w;
       });
+      if (exactCopies || next.length === own) return next;
+      next.slice(own).forEach((t) => t.dispose());
+      return this.withDerived(i, next.slice(0, own));
     });
     this.grads.forEach((gs) => gs?.forEach((g) => g.dispose()));
     this.grads = this.grads.map(() => undefined);
@@ -311,7 +324,7 @@ export class TowerModel {
    * The gradient of layer i's input range (layer i starts segment k), cut at shard boundaries, to send.
    * The part in this tower's own shard stays here for its backward of segment k-1: other towers' parts of
    * that shard are all the coordinator sends it. After a row-split layer every tower needs the whole
-   * output gradient, so the own part is both kept and sent.
+   * output gradient, the sum of every tower's dx: this tower's is kept whole and also sent.
    */
   private splitByShard(i: number, dx: tf.Tensor, k: number, part: number): { parts: PartMeta[]; tensors: tf.Tensor[] } {
     const planned = this.plan.layers[i]!;
@@ -319,17 +332,21 @@ export class TowerModel {
     const width = planned.layer.inShape[planned.layer.inShape.length - 1]!;
     const parts: PartMeta[] = [];
     const tensors: tf.Tensor[] = [];
-    const held = planned.input === 'partial' ? { lo: 0, hi: width } : shardRange(width, this.tower, this.plan.towers);
+    const partial = planned.input === 'partial';
+    // After a row-split layer this tower's whole dx is its own contribution to the full output gradient
+    // (tf.keep: this runs inside backward's tidy); it is also sent, for the other towers.
+    if (partial) this.ownGrad.set(`${k - 1}:${part}`, { value: tf.keep(tf.clone(dx)), lo: need.lo });
+    const held = shardRange(width, this.tower, this.plan.towers);
     for (const s of shardsFor(width, this.plan.towers, need)) {
       const r = rangeIntersect(shardRange(width, s, this.plan.towers), need)!;
       const whole = r.lo === need.lo && r.hi === need.hi;
       const begin = dx.shape.map((_, d) => (d === dx.rank - 1 ? r.lo - need.lo : 0));
       const size = dx.shape.map((n, d) => (d === dx.rank - 1 ? r.hi - r.lo : n));
       const t = whole ? dx : tf.slice(dx, begin, size);
-      if (s === this.tower) {
-        // Kept (tf.keep: this runs inside backward's tidy), at its offset in what this tower holds.
-        this.ownGrad.set(`${k - 1}:${part}`, { value: tf.keep(planned.input === 'partial' ? tf.clone(t) : t), lo: r.lo - held.lo });
-        if (planned.input !== 'partial') continue;
+      if (s === this.tower && !partial) {
+        // Kept at its offset in this tower's shard, not sent.
+        this.ownGrad.set(`${k - 1}:${part}`, { value: tf.keep(t), lo: r.lo - held.lo });
+        continue;
       }
       parts.push({ shard: s, lo: r.lo, hi: r.hi });
       tensors.push(t);

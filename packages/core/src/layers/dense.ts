@@ -1,7 +1,8 @@
 /**
- * Fully connected layer, y = x·W + b with W [In/groups, U]. On a tower this is the column-parallel linear
- * layer of Megatron-LM: each tower holds a slice of W's columns and reads the whole input (gathered by
- * the coordinator in forward; the input gradients of all towers are summed in backward).
+ * Fully connected layer, y = x·W + b with W [In/groups, U]. On a tower it is one of Megatron-LM's two
+ * parallel linear layers (plan.ts chooses): column-split, a slice of W's columns over the whole (gathered)
+ * input; or row-split, a slice of W's rows over the tower's own input shard, giving a partial sum that
+ * the next layer's input adds up (then only tower 0 adds the bias).
  *
  * Layout, for speed on wasm: XNNPACK repacks a matmul's right-hand operand whenever it is a new tensor
  * (and the weights are new after every update), and transposes big operands slowly. Measured at fc6's
