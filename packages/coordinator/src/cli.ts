@@ -35,6 +35,8 @@ program
   .option('--batch <n>', 'batch size (overrides train.batch)', positive('--batch'))
   .option('--out <dir>', 'write the resolved config, metrics.jsonl and result.json here')
   .option('--baseline', 'after the split run, run the same config on one tower and compare')
+  .option('--checkpoint-every <n>', 'write <out>/checkpoint.bin every n steps and at the end (weights and momentum, atomically)', positive('--checkpoint-every'))
+  .option('--resume <dir>', 'continue from the checkpoint in <dir> (on any number of towers)')
   .option('--json', 'print one JSON object with the results on stdout')
   .addOption(new Option('--backend <name>', 'compute backend').choices(BACKENDS).default('auto'))
   .option('--verbose', 'debug logs, and tower logs at info')

@@ -4,7 +4,8 @@
  */
 import { mkdirSync, writeFileSync, appendFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { type BackendChoice, buildNet, type Config, loadConfig, parseConfig, planSplit } from '@alexnet/core';
+import { type BackendChoice, buildNet, type Config, ConfigError, loadConfig, parseConfig, planSplit } from '@alexnet/core';
+import { readCheckpoint } from './checkpoint.js';
 import { loadDataset } from './data/index.js';
 import { makeLogger } from './log.js';
 import type { Session } from './session.js';
@@ -22,6 +23,10 @@ export interface MainOptions {
   json?: boolean;
   backend: BackendChoice;
   verbose?: boolean;
+  /** Write `<out>/checkpoint.bin` every this many steps (and at the end). Needs --out. */
+  checkpointEvery?: number;
+  /** Continue the run whose checkpoint is in this directory. */
+  resume?: string;
 }
 
 export interface MainResult extends Omit<RunResult, 'run'> {
@@ -47,6 +52,11 @@ export async function runMain(o: MainOptions): Promise<number> {
   const net = buildNet(config.net);
   planSplit(net, devices.length);
   if (o.baseline) planSplit(net, 1);
+  if (o.checkpointEvery && !o.out) throw new ConfigError('--checkpoint-every', 'checkpoints are written into the run directory: give --out DIR too');
+  const resume = o.resume ? readCheckpoint(o.resume) : undefined;
+  if (resume && JSON.stringify(resume.config.net) !== JSON.stringify(config.net)) {
+    throw new ConfigError('--resume', `${o.resume} holds a checkpoint of a different net (net "${resume.config.net.name}"); resume with the config it was made with`);
+  }
   const dataset = loadDataset(config);
   const steps = stepsFor(config, dataset, o.steps, o.epochs);
   const gpu = o.backend === 'auto' || o.backend === 'tensorflow';
@@ -66,8 +76,10 @@ export async function runMain(o: MainOptions): Promise<number> {
     }
   };
   log.info({ config: o.config, towers: devices.length, steps, batch: config.train.batch, dataset: dataset.name, train: dataset.train.count, test: dataset.test.count }, 'starting');
-  const common = { config, dataset, backend: o.backend, gpu, steps, log, onStep, onReady };
-  const split = await train({ ...common, devices, run: 'split' });
+  if (resume && resume.step >= steps) throw new ConfigError('--steps', `the checkpoint is at step ${resume.step} already; ask for more steps than that`);
+  const checkpoint = o.checkpointEvery && o.out ? { dir: o.out, every: o.checkpointEvery } : undefined;
+  const common = { config, dataset, backend: o.backend, gpu, steps, log, onStep, onReady, ...(resume ? { resume } : {}) };
+  const split = await train({ ...common, devices, run: 'split', ...(checkpoint ? { checkpoint } : {}) });
   let base: RunResult | undefined;
   if (o.baseline) base = await train({ ...common, devices: [devices[0]!], run: 'baseline' });
   const strip = ({ run: _run, ...r }: RunResult) => r;

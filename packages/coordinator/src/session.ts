@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BackendChoice, buildNet, type Config, type Header, type Message, type Plan, planSplit, product, shardRange, shardsFor, softmaxCrossEntropy } from '@alexnet/core';
+import { AlexnetError, type BackendChoice, buildNet, type Config, type Header, type Message, type Plan, paramSlices, planSplit, product, shardRange, shardsFor, softmaxCrossEntropy, takeSlice } from '@alexnet/core';
 import type { Logger } from 'pino';
 import { concatLastAxis, type Part, placeSlice, sliceLastAxis, sumShard } from './exchange.js';
 import { TowerProcesses } from './launch.js';
@@ -314,20 +314,42 @@ export class Session {
     return { loss, correct };
   }
 
-  /** The full (unsplit) parameters, assembled from every tower's slices: `layer/weight`, `layer/bias`. */
-  async fullWeights(): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
-    for (let t = 0; t < this.towers; t++) void this.link.send(t, 'get_weights', {});
+  /**
+   * The full (unsplit) parameters, assembled from every tower's slices: `layer/weight`, `layer/bias`; with
+   * `velocity`, also their momentum as `layer/weight@velocity`, `layer/bias@velocity` (a checkpoint's state,
+   * independent of the tower count).
+   */
+  async fullWeights(velocity = false): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
+    for (let t = 0; t < this.towers; t++) void this.link.send(t, 'get_weights', { velocity });
     const replies = await this.link.all('weights');
     const out = new Map<string, { shape: number[]; data: Float32Array }>();
     for (const r of replies) {
       r.header.params.forEach((p, i) => {
-        const key = `${p.layer}/${p.param}`;
+        const key = `${p.layer}/${p.param}${p.slot ? `@${p.slot}` : ''}`;
         const full = out.get(key) ?? { shape: p.fullShape, data: new Float32Array(product(p.fullShape)) };
         placeSlice(full.data, p.fullShape, p.axis, p.lo, p.hi, r.tensors[i]!);
         out.set(key, full);
       });
     }
     return out;
+  }
+
+  /** Load full parameters and momentum (as `fullWeights(true)` returns them) into every tower's slices. */
+  async load(state: ReadonlyMap<string, { shape: number[]; data: Float32Array }>): Promise<void> {
+    for (let t = 0; t < this.towers; t++) {
+      const slices = paramSlices(this.plan, t).map((s) => s.meta);
+      const metas = [...slices, ...slices.map((m) => ({ ...m, slot: 'velocity' as const }))];
+      const tensors = metas.map((m) => {
+        const key = `${m.layer}/${m.param}${m.slot ? `@${m.slot}` : ''}`;
+        const full = state.get(key);
+        if (!full) throw new AlexnetError('E_CHECKPOINT', `the checkpoint has no ${key}`);
+        if (full.shape.join('×') !== m.fullShape.join('×')) throw new AlexnetError('E_CHECKPOINT', `the checkpoint's ${key} is ${full.shape.join('×')}, this net's ${m.fullShape.join('×')}`);
+        const data = takeSlice(full.data, full.shape, m.axis, m.lo, m.hi);
+        return { data, shape: [data.length] };
+      });
+      void this.link.send(t, 'load', { params: metas }, tensors);
+    }
+    await this.link.all('loaded');
   }
 
   /** Ask the towers to exit and wait for them. */

@@ -5,6 +5,7 @@
 import type { BackendChoice, Config } from '@alexnet/core';
 import { permutation, softmaxCrossEntropy } from '@alexnet/core';
 import type { Logger } from 'pino';
+import { type Checkpoint, writeCheckpoint } from './checkpoint.js';
 import { assemble, type Dataset } from './data/index.js';
 import { Session, type StepTiming } from './session.js';
 
@@ -20,6 +21,10 @@ export interface TrainOptions {
   run: string;
   onStep?: (m: StepMetrics) => void;
   onReady?: (s: Session) => void;
+  /** Write a checkpoint into `dir` every `every` steps and at the end. */
+  checkpoint?: { dir: string; every: number };
+  /** Continue from this checkpoint (its step, weights and momentum). */
+  resume?: Checkpoint;
 }
 
 export interface StepMetrics {
@@ -63,6 +68,7 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
   const lr = config.train.optimizer.lr;
   const session = await Session.start({ config, devices: opts.devices, backend: opts.backend, gpu: opts.gpu, log });
   opts.onReady?.(session);
+  const first = opts.resume?.step ?? 0;
   const stop = (): void => {
     session.abort();
     process.exit(130);
@@ -70,19 +76,29 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
+    if (opts.resume) {
+      await session.load(opts.resume.tensors);
+      log.info({ step: first }, `${opts.run}: resumed at step ${first}`);
+    }
+    const save = async (done: number): Promise<void> => {
+      if (!opts.checkpoint) return;
+      const file = writeCheckpoint(opts.checkpoint.dir, { step: done, config, tensors: await session.fullWeights(true) });
+      log.info({ step: done, file }, `${opts.run}: checkpoint at step ${done}`);
+    };
     const perEpoch = Math.max(1, Math.floor(dataset.train.count / batch));
     const timing: StepTiming = { pass: 0, update: 0, loss: 0, exchange: 0 };
     const recent: number[] = [];
-    let order = permutation(dataset.train.count, seed);
+    // data: a fresh permutation per epoch, fixed by the seed (so a resumed run sees the same batches)
+    const orderOf = (epoch: number): Uint32Array => permutation(dataset.train.count, epoch === 0 ? seed : seed + epoch);
+    let order = orderOf(Math.floor(first / perEpoch));
     let windowStart = performance.now();
     let windowCorrect = 0;
     let windowImages = 0;
     const t0 = performance.now();
-    for (let step = 0; step < opts.steps; step++) {
-      // data: a fresh permutation per epoch, fixed by the seed
+    for (let step = first; step < opts.steps; step++) {
       const epoch = Math.floor(step / perEpoch);
       const j = step % perEpoch;
-      if (j === 0 && step > 0) order = permutation(dataset.train.count, seed + epoch);
+      if (j === 0 && step > first) order = orderOf(epoch);
       const { images, labels } = assemble(dataset.train, dataset.shape, order.subarray(j * batch, (j + 1) * batch));
       // forward, loss, backward, update: every tower, every exchange
       const { loss, correct } = await session.trainStep(step, images, labels, lr, timing);
@@ -92,6 +108,7 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
       windowCorrect += correct;
       windowImages += labels.length;
       // log
+      if (opts.checkpoint && (step + 1) % opts.checkpoint.every === 0 && step + 1 < opts.steps) await save(step + 1);
       if ((step + 1) % logEvery === 0 || step + 1 === opts.steps) {
         const now = performance.now();
         const m: StepMetrics = {
@@ -110,6 +127,8 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
       }
     }
     const trainSeconds = (performance.now() - t0) / 1000;
+    await save(opts.steps);
+    const ran = Math.max(1, opts.steps - first);
     // evaluate on held-out images (dropout off)
     const { loss: testLoss, accuracy } = await evaluate(session, dataset, batch);
     const r = session.readies[0]!;
@@ -120,12 +139,12 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
       batch,
       backend: r.backend,
       device: r.device,
-      images_per_sec: (opts.steps * batch) / trainSeconds,
+      images_per_sec: (ran * batch) / trainSeconds,
       train_seconds: trainSeconds,
-      final_loss: recent.reduce((a, b) => a + b, 0) / recent.length,
+      final_loss: recent.length ? recent.reduce((a, b) => a + b, 0) / recent.length : Number.NaN,
       test_loss: testLoss,
       test_accuracy: accuracy,
-      step_ms: { pass: timing.pass / opts.steps, update: timing.update / opts.steps, loss: timing.loss / opts.steps, exchange: timing.exchange / opts.steps },
+      step_ms: { pass: timing.pass / ran, update: timing.update / ran, loss: timing.loss / ran, exchange: timing.exchange / ran },
     };
     log.info(result, `${opts.run}: test accuracy ${(accuracy * 100).toFixed(2)}%`);
     await session.close();

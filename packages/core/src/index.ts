@@ -10,6 +10,7 @@ export * from './plan.js';
 export * from './protocol/index.js';
 export * from './rng.js';
 export * from './shapes.js';
+export * from './slices.js';
 export { conv2dBackpropFilterViaConv, registerConv2DBackpropFilter } from './kernels/conv2d_backprop_filter.js';
 export { accumulate, sgdStep } from './kernels/sgd.js';
 export { type Heap, wasmHeap } from './kernels/heap.js';

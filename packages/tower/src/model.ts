@@ -10,6 +10,7 @@ import {
   type LayerOp,
   layerOp,
   type ParamMeta,
+  paramSlices,
   type PartMeta,
   type Plan,
   rangeIntersect,
@@ -228,31 +229,42 @@ export class TowerModel {
     this.grads = this.grads.map(() => undefined);
   }
 
-  /** This tower's parameter slices with where they sit in the full tensors. */
-  weights(): { params: ParamMeta[]; tensors: TensorOut[] } {
-    const params: ParamMeta[] = [];
-    const tensors: TensorOut[] = [];
-    this.plan.layers.forEach((p, i) => {
-      const ps = this.params[i]!;
-      if (ps.length === 0) return;
-      const slice = p.towers[this.tower]!;
-      const fullShape = (j: number): number[] => p.layer.paramShapes[j]!.slice();
-      if (p.split === 'row') {
-        // Rows of W (axis 0); the bias lives on tower 0 only.
-        params.push({ layer: p.layer.name, param: 'weight', fullShape: fullShape(0), axis: 0, lo: slice.in.lo, hi: slice.in.hi });
-        tensors.push(toOut(ps[0]!));
-        if (this.tower === 0) {
-          params.push({ layer: p.layer.name, param: 'bias', fullShape: fullShape(1), axis: 0, lo: 0, hi: slice.out.hi });
-          tensors.push(toOut(ps[1]!));
-        }
-        return;
+  /** This tower's parameter slices (and with `velocity`, their momentum) with where they sit in the full tensors. */
+  weights(velocity = false): { params: ParamMeta[]; tensors: TensorOut[] } {
+    const slices = paramSlices(this.plan, this.tower);
+    const params = slices.map((s) => s.meta);
+    const tensors = slices.map((s) => toOut(this.params[s.layer]![s.param]!));
+    if (!velocity) return { params, tensors };
+    return { params: [...params, ...params.map((m) => ({ ...m, slot: 'velocity' as const }))], tensors: [...tensors, ...slices.map((s) => toOut(this.velocity[s.layer]![s.param]!))] };
+  }
+
+  /**
+   * Load parameter values and momentum (a checkpoint), in the layout of `weights(true)`. Derived copies
+   * (dense Wᵀ) and their momentum are derived again from the loaded ones: both are exact transposes.
+   */
+  load(metas: readonly ParamMeta[], tensors: readonly Float32Array[]): void {
+    const slices = paramSlices(this.plan, this.tower);
+    const want = [...slices.map((s) => ({ ...s, slot: 'value' })), ...slices.map((s) => ({ ...s, slot: 'velocity' }))];
+    if (metas.length !== want.length || tensors.length !== want.length) throw new Error(`load: expected ${want.length} tensors, got ${tensors.length}`);
+    want.forEach((w, k) => {
+      const m = metas[k]!;
+      if (m.layer !== w.meta.layer || m.param !== w.meta.param || m.lo !== w.meta.lo || m.hi !== w.meta.hi || (m.slot ?? 'value') !== w.slot) {
+        throw new Error(`load: tensor ${k} is ${m.layer}/${m.param} [${m.lo}, ${m.hi}) ${m.slot ?? 'value'}, expected ${w.meta.layer}/${w.meta.param} [${w.meta.lo}, ${w.meta.hi}) ${w.slot}`);
       }
-      (['weight', 'bias'] as const).forEach((name, j) => {
-        params.push({ layer: p.layer.name, param: name, fullShape: fullShape(j), axis: fullShape(j).length - 1, lo: slice.out.lo, hi: slice.out.hi });
-        tensors.push(toOut(ps[j]!));
-      });
+      const into = w.slot === 'value' ? this.params : this.velocity;
+      const old = into[w.layer]![w.param]!;
+      if (tensors[k]!.length !== old.size) throw new Error(`load: ${m.layer}/${m.param} has ${tensors[k]!.length} values, this tower holds ${old.size}`);
+      into[w.layer]![w.param] = tf.tensor(tensors[k]!, old.shape);
+      old.dispose();
     });
-    return { params, tensors };
+    this.plan.layers.forEach((p, i) => {
+      const own = p.layer.paramShapes.length;
+      if (this.params[i]!.length <= own) return;
+      for (const into of [this.params, this.velocity]) {
+        into[i]!.slice(own).forEach((t) => t.dispose());
+        into[i] = this.withDerived(i, into[i]!.slice(0, own));
+      }
+    });
   }
 
   dispose(): void {

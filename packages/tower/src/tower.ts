@@ -65,7 +65,9 @@ export class Tower {
       case 'update':
         return this.onUpdate(h as Header<'update'>);
       case 'get_weights':
-        return this.onGetWeights();
+        return this.onGetWeights(h as Header<'get_weights'>);
+      case 'load':
+        return this.onLoad(h as Header<'load'>, msg.tensors);
       default:
         throw new ProtocolError(`unexpected ${h.kind}`);
     }
@@ -103,9 +105,15 @@ export class Tower {
     await this.send('updated', { step: h.step, ms: 0, ...this.layers() }, [], t0);
   }
 
-  private async onGetWeights(): Promise<void> {
-    const { params, tensors } = this.need().weights();
+  private async onGetWeights(h: Header<'get_weights'>): Promise<void> {
+    const { params, tensors } = this.need().weights(h.velocity === true);
     await this.send('weights', { params }, tensors);
+  }
+
+  private async onLoad(h: Header<'load'>, tensors: Float32Array[]): Promise<void> {
+    if (!Array.isArray(h.params)) throw new ProtocolError('load: params must be a list');
+    this.need().load(h.params, tensors);
+    await this.send('loaded', { params: tensors.length });
   }
 
   private need(): TowerModel {

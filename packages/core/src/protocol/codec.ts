@@ -43,12 +43,14 @@ const REQUIRED: { [K in Kind]: [string, 'number' | 'boolean' | 'string' | 'objec
   gradient: [['step', 'number'], ['segment', 'number'], ['part', 'number'], ['parts', 'object'], ['ms', 'number']],
   updated: [['step', 'number'], ['ms', 'number']],
   weights: [['params', 'object']],
+  loaded: [['params', 'number']],
   error: [['code', 'string'], ['message', 'string']],
   init: [['tower', 'number'], ['towers', 'number'], ['config', 'object']],
   forward: [['step', 'number'], ['segment', 'number'], ['part', 'number'], ['training', 'boolean'], ['sampleOffset', 'number']],
   backward: [['step', 'number'], ['segment', 'number'], ['part', 'number']],
   update: [['step', 'number'], ['lr', 'number']],
   get_weights: [],
+  load: [['params', 'object']],
   shutdown: [],
 };
 

@@ -20,6 +20,8 @@ export interface ParamMeta {
   axis: number;
   lo: number;
   hi: number;
+  /** `velocity`: the optimizer's momentum for this slice rather than its value. */
+  slot?: 'velocity';
 }
 
 /** Where a gradient part belongs: shard `shard`, global channels [lo, hi). */
@@ -40,6 +42,7 @@ export interface Bodies {
   /** `layers`, when profiling: ms per layer (all layers) of the parameter gradients deferred to the update. */
   updated: { step: number; ms: number; layers?: number[] };
   weights: { params: ParamMeta[] };
+  loaded: { params: number };
   error: { code: string; message: string };
   // coordinator → tower
   /** `profile`: time every layer op (replies then carry `layers`). */
@@ -48,13 +51,16 @@ export interface Bodies {
   forward: { step: number; segment: number; part: number; training: boolean; sampleOffset: number };
   backward: { step: number; segment: number; part: number };
   update: { step: number; lr: number };
-  get_weights: Record<string, never>;
+  /** `velocity`: also the momentum of every slice (for checkpoints). */
+  get_weights: { velocity?: boolean };
+  /** Parameter values and momentum to load, in the layout `get_weights` with velocity returns. */
+  load: { params: ParamMeta[] };
   shutdown: Record<string, never>;
 }
 
 export type Kind = keyof Bodies;
-export const TOWER_TO_COORDINATOR: readonly Kind[] = ['hello', 'ready', 'activation', 'gradient', 'updated', 'weights', 'error'];
-export const COORDINATOR_TO_TOWER: readonly Kind[] = ['init', 'forward', 'backward', 'update', 'get_weights', 'shutdown'];
+export const TOWER_TO_COORDINATOR: readonly Kind[] = ['hello', 'ready', 'activation', 'gradient', 'updated', 'weights', 'loaded', 'error'];
+export const COORDINATOR_TO_TOWER: readonly Kind[] = ['init', 'forward', 'backward', 'update', 'get_weights', 'load', 'shutdown'];
 
 export type Header<K extends Kind = Kind> = { v: number; kind: K; tensors: TensorMeta[] } & Bodies[K];
 

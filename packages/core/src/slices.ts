@@ -1,0 +1,44 @@
+/**
+ * Where each tower's parameter slices sit in the full tensors: the one layout that weights, velocities and
+ * checkpoints share. Column-split layers: columns [lo, hi) of the last axis of W and b. Row-split dense
+ * layers: rows [lo, hi) of W (axis 0); the bias lives on tower 0 only.
+ */
+import type { Plan } from './plan.js';
+import type { ParamMeta } from './protocol/types.js';
+
+export interface ParamSlice {
+  /** Layer index, and the parameter's index within the layer's params (0 weight, 1 bias). */
+  layer: number;
+  param: number;
+  meta: ParamMeta;
+}
+
+export function paramSlices(plan: Plan, tower: number): ParamSlice[] {
+  const out: ParamSlice[] = [];
+  plan.layers.forEach((p, i) => {
+    if (p.layer.paramShapes.length === 0) return;
+    const slice = p.towers[tower]!;
+    const full = (j: number): number[] => p.layer.paramShapes[j]!.slice();
+    const name = p.layer.name;
+    if (p.split === 'row') {
+      out.push({ layer: i, param: 0, meta: { layer: name, param: 'weight', fullShape: full(0), axis: 0, lo: slice.in.lo, hi: slice.in.hi } });
+      if (tower === 0) out.push({ layer: i, param: 1, meta: { layer: name, param: 'bias', fullShape: full(1), axis: 0, lo: 0, hi: slice.out.hi } });
+      return;
+    }
+    (['weight', 'bias'] as const).forEach((param, j) => {
+      out.push({ layer: i, param: j, meta: { layer: name, param, fullShape: full(j), axis: full(j).length - 1, lo: slice.out.lo, hi: slice.out.hi } });
+    });
+  });
+  return out;
+}
+
+/** Indices [lo, hi) of axis `axis` of a tensor of shape `shape` (row-major), copied out. */
+export function takeSlice(full: Float32Array, shape: readonly number[], axis: number, lo: number, hi: number): Float32Array {
+  const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1);
+  const dim = shape[axis]!;
+  const block = (hi - lo) * inner;
+  const out = new Float32Array(outer * block);
+  for (let o = 0; o < outer; o++) out.set(full.subarray((o * dim + lo) * inner, (o * dim + hi) * inner), o * block);
+  return out;
+}

@@ -1,0 +1,64 @@
+/**
+ * Checkpoints through the CLI as users run it: stopping after step k and resuming gives the same weights
+ * and momentum as not stopping (bit for bit on the same tower count; to float32 rounding on another), and
+ * a corrupt checkpoint is refused with a message naming the file.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readCheckpoint } from '@alexnet/coordinator';
+import { describe, expect, it } from 'vitest';
+import { fixture, runCli } from './helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'alexnet-ckpt-'));
+const base = ['--config', fixture('tiny.yaml'), '--backend', 'wasm', '--json'];
+
+function maxDiff(a: ReturnType<typeof readCheckpoint>, b: ReturnType<typeof readCheckpoint>): number {
+  expect([...a.tensors.keys()].sort()).toEqual([...b.tensors.keys()].sort());
+  let worst = 0;
+  for (const [k, t] of a.tensors) {
+    const u = b.tensors.get(k)!;
+    for (let i = 0; i < t.data.length; i++) worst = Math.max(worst, Math.abs(t.data[i]! - u.data[i]!));
+  }
+  return worst;
+}
+
+describe('checkpoints', () => {
+  it('stopping after step 9 and resuming gives the weights and momentum of an uninterrupted run', async () => {
+    // 8 steps an epoch (64 images, batch 8): the resumed run starts inside epoch 2.
+    const whole = await runCli(['--gpus', '0,1', ...base, '--steps', '12', '--out', join(dir, 'whole'), '--checkpoint-every', '3']);
+    expect(whole.code, whole.stderr).toBe(0);
+    const first = await runCli(['--gpus', '0,1', ...base, '--steps', '9', '--out', join(dir, 'first'), '--checkpoint-every', '3']);
+    expect(first.code, first.stderr).toBe(0);
+    const rest = await runCli(['--gpus', '0,1', ...base, '--steps', '12', '--resume', join(dir, 'first'), '--out', join(dir, 'rest'), '--checkpoint-every', '3']);
+    expect(rest.code, rest.stderr).toBe(0);
+    expect(rest.stderr).toMatch(/resumed at step 9/);
+    const a = readCheckpoint(join(dir, 'whole'));
+    const b = readCheckpoint(join(dir, 'rest'));
+    expect(a.step).toBe(12);
+    expect(b.step).toBe(12);
+    expect([...a.tensors.keys()]).toContain('fc5/weight@velocity');
+    expect(maxDiff(a, b)).toBe(0);
+    // The run did move the weights (so equality means something).
+    expect(maxDiff(a, readCheckpoint(join(dir, 'first')))).toBeGreaterThan(1e-4);
+    // The same checkpoint resumed on one tower: the same function, up to float32 rounding.
+    const one = await runCli(['--gpus', '0', ...base, '--steps', '12', '--resume', join(dir, 'first'), '--out', join(dir, 'one'), '--checkpoint-every', '3']);
+    expect(one.code, one.stderr).toBe(0);
+    expect(maxDiff(a, readCheckpoint(join(dir, 'one')))).toBeLessThan(1e-6);
+  });
+  it('refuses a corrupt checkpoint, naming the file, with no stack trace', async () => {
+    const file = join(dir, 'first', 'checkpoint.bin');
+    const bytes = readFileSync(file);
+    bytes[bytes.length - 5]! ^= 0xff;
+    const bad = join(dir, 'bad');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(bad, { recursive: true });
+    writeFileSync(join(bad, 'checkpoint.bin'), bytes);
+    const r = await runCli(['--gpus', '0,1', ...base, '--steps', '12', '--resume', bad]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/coordinator: .*bad\/checkpoint\.bin: checksum mismatch/);
+    expect(r.stderr).not.toMatch(/at .*\.js:\d+/);
+    const none = await runCli(['--gpus', '0,1', ...base, '--steps', '12', '--resume', join(dir, 'nowhere')]);
+    expect(none.stderr).toMatch(/nowhere\/checkpoint\.bin: cannot read/);
+  });
+});
