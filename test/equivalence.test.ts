@@ -7,7 +7,7 @@ import { assemble, loadDataset, resolveConfig, Session } from '@alexnet/coordina
 import { buildNet, type Config, planSplit } from '@alexnet/core';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fixture } from './helpers.js';
+import { fixture, maxDiff } from './helpers.js';
 
 type Weights = Map<string, { shape: number[]; data: Float32Array }>;
 
@@ -57,17 +57,6 @@ function expectSame(one: Awaited<ReturnType<typeof run>>, other: Awaited<ReturnT
   expect(maxDiff(one.initial, other.initial), `${what}: initial weights`).toBe(0);
   other.losses.forEach((l, i) => expect(Math.abs(l - one.losses[i]!) / one.losses[i]!, `${what}: loss at step ${i}`).toBeLessThan(LOSS_TOL));
   expect(maxDiff(one.final, other.final), `${what}: weights after 3 steps`).toBeLessThan(WEIGHT_TOL);
-}
-
-function maxDiff(a: Weights, b: Weights): number {
-  expect([...a.keys()].sort()).toEqual([...b.keys()].sort());
-  let worst = 0;
-  for (const [k, v] of a) {
-    const w = b.get(k)!;
-    expect(w.shape, k).toEqual(v.shape);
-    for (let i = 0; i < v.data.length; i++) worst = Math.max(worst, Math.abs(v.data[i]! - w.data[i]!));
-  }
-  return worst;
 }
 
 afterAll(() => sessions.forEach((s) => s.abort()));

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { expect } from 'vitest';
 
 export const root = resolve(import.meta.dirname, '..');
 export const cli = resolve(root, 'packages/coordinator/dist/cli.js');
@@ -56,4 +57,18 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+type Tensors = ReadonlyMap<string, { shape: number[]; data: Float32Array }>;
+
+/** The largest absolute difference between two sets of named tensors, which must have the same names and shapes. */
+export function maxDiff(a: Tensors, b: Tensors): number {
+  expect([...a.keys()].sort()).toEqual([...b.keys()].sort());
+  let worst = 0;
+  for (const [k, v] of a) {
+    const w = b.get(k)!;
+    expect(w.shape, k).toEqual(v.shape);
+    for (let i = 0; i < v.data.length; i++) worst = Math.max(worst, Math.abs(v.data[i]! - w.data[i]!));
+  }
+  return worst;
 }

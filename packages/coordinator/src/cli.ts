@@ -6,15 +6,11 @@
  */
 import { AlexnetError, BACKENDS, buildNet, loadConfig, planSplit } from '@alexnet/core';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { positive } from './args.js';
 import { makeLogger } from './log.js';
 import { runMain, type MainOptions } from './main.js';
 import { formatSummary, summarize } from './summary.js';
 
-const positive = (name: string) => (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
-  return n;
-};
 const devices = (v: string): string[] => {
   const ids = v.split(',').map((s) => s.trim());
   if (ids.length === 0 || ids.some((s) => !/^\d+$/.test(s))) throw new InvalidArgumentError('a comma-separated list of device ids, e.g. 0,1');

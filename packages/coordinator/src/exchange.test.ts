@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { concatLastAxis, placeSlice, sliceLastAxis, sumShard } from './exchange.js';
+import { placeSlice } from '@alexnet/core';
+import { concatLastAxis, sliceLastAxis, sumShard } from './exchange.js';
 
 describe('exchange arithmetic', () => {
   it('concatenates and slices along the last axis', () => {

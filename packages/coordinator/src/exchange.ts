@@ -42,16 +42,6 @@ export function sumShard(parts: readonly Part[], rows: number, lo: number, hi: n
   return out;
 }
 
-/** Copy `src`, indices [lo, hi) of axis `axis` of a tensor of shape `shape`, into the full tensor `full`. */
-export function placeSlice(full: Float32Array, shape: readonly number[], axis: number, lo: number, hi: number, src: Float32Array): void {
-  const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
-  const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1);
-  const dim = shape[axis]!;
-  const block = (hi - lo) * inner;
-  if (src.length !== outer * block) throw new Error(`slice [${lo}, ${hi}) of axis ${axis} of [${shape.join(', ')}] needs ${outer * block} values, got ${src.length}`);
-  for (let o = 0; o < outer; o++) full.set(src.subarray(o * block, (o + 1) * block), (o * dim + lo) * inner);
-}
-
 /** Concatenate [rows, w_t] blocks along the last axis into [rows, Σ w_t] (the logits of all towers). */
 export function concatLastAxis(blocks: readonly Float32Array[], rows: number): Float32Array {
   const widths = blocks.map((b) => b.length / rows);

@@ -6,9 +6,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AlexnetError, type BackendChoice, buildNet, type Config, type Header, type Message, type Plan, paramSlices, planSplit, product, shardRange, shardsFor, softmaxCrossEntropy, takeSlice } from '@alexnet/core';
+import { AlexnetError, type BackendChoice, buildNet, type Config, type Header, type Message, type Plan, paramSlices, placeSlice, planSplit, product, shardRange, shardsFor, softmaxCrossEntropy, stateKey, takeSlice } from '@alexnet/core';
 import type { Logger } from 'pino';
-import { concatLastAxis, type Part, placeSlice, sliceLastAxis, sumShard } from './exchange.js';
+import { concatLastAxis, type Part, sliceLastAxis, sumShard } from './exchange.js';
 import { TowerProcesses } from './launch.js';
 import { checkActivation, checkGradient } from './replies.js';
 import { type Outgoing, TowerError, TowerLink } from './link.js';
@@ -325,7 +325,7 @@ export class Session {
     const out = new Map<string, { shape: number[]; data: Float32Array }>();
     for (const r of replies) {
       r.header.params.forEach((p, i) => {
-        const key = `${p.layer}/${p.param}${p.slot ? `@${p.slot}` : ''}`;
+        const key = stateKey(p);
         const full = out.get(key) ?? { shape: p.fullShape, data: new Float32Array(product(p.fullShape)) };
         placeSlice(full.data, p.fullShape, p.axis, p.lo, p.hi, r.tensors[i]!);
         out.set(key, full);
@@ -340,7 +340,7 @@ export class Session {
       const slices = paramSlices(this.plan, t).map((s) => s.meta);
       const metas = [...slices, ...slices.map((m) => ({ ...m, slot: 'velocity' as const }))];
       const tensors = metas.map((m) => {
-        const key = `${m.layer}/${m.param}${m.slot ? `@${m.slot}` : ''}`;
+        const key = stateKey(m);
         const full = state.get(key);
         if (!full) throw new AlexnetError('E_CHECKPOINT', `the checkpoint has no ${key}`);
         if (full.shape.join('×') !== m.fullShape.join('×')) throw new AlexnetError('E_CHECKPOINT', `the checkpoint's ${key} is ${full.shape.join('×')}, this net's ${m.fullShape.join('×')}`);

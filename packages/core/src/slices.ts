@@ -42,3 +42,16 @@ export function takeSlice(full: Float32Array, shape: readonly number[], axis: nu
   for (let o = 0; o < outer; o++) out.set(full.subarray((o * dim + lo) * inner, (o * dim + hi) * inner), o * block);
   return out;
 }
+
+/** Copy `src`, indices [lo, hi) of axis `axis` of a tensor of shape `shape`, into the full tensor `full`. */
+export function placeSlice(full: Float32Array, shape: readonly number[], axis: number, lo: number, hi: number, src: Float32Array): void {
+  const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1);
+  const dim = shape[axis]!;
+  const block = (hi - lo) * inner;
+  if (src.length !== outer * block) throw new Error(`slice [${lo}, ${hi}) of axis ${axis} of [${shape.join(', ')}] needs ${outer * block} values, got ${src.length}`);
+  for (let o = 0; o < outer; o++) full.set(src.subarray(o * block, (o + 1) * block), (o * dim + lo) * inner);
+}
+
+/** The name of a slice's full tensor in weight maps and checkpoints: `layer/param`, `layer/param@velocity`. */
+export const stateKey = (m: Pick<ParamMeta, 'layer' | 'param' | 'slot'>): string => `${m.layer}/${m.param}${m.slot ? `@${m.slot}` : ''}`;

@@ -14,8 +14,9 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { type Config, initBackend, towerFlops, trainingFlops } from '@alexnet/core';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { pino } from 'pino';
+import { positive } from '../args.js';
 import { assemble } from '../data/index.js';
 import { loadSynthetic } from '../data/synthetic.js';
 import { resolveConfig } from '../main.js';
@@ -276,12 +277,6 @@ async function main(o: BenchOptions): Promise<void> {
     process.stdout.write(`wrote ${o.json}\n`);
   }
 }
-
-const positive = (name: string) => (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
-  return n;
-};
 
 const program = new Command('bench')
   .description('split vs single tower vs model.fit vs the machine limit, measured side by side')

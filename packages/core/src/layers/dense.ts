@@ -47,10 +47,6 @@ export function denseParamGrads(x: tf.Tensor2D, dy: tf.Tensor2D, groups = 1): { 
   });
 }
 
-export function denseBackward(x: tf.Tensor2D, w: tf.Tensor2D, dy: tf.Tensor2D, groups = 1, needDx = true): { dx: tf.Tensor2D | undefined; dw: tf.Tensor2D; db: tf.Tensor1D; dwT: tf.Tensor2D } {
-  return { dx: needDx ? denseInputGrad(w, dy, groups) : undefined, ...denseParamGrads(x, dy, groups) };
-}
-
 /**
  * Params: [W, b] as configured and reported, then the derived Wᵀ (see the file comment). `addBias` false:
  * a row-split tower other than tower 0, whose output is a partial sum; its bias is unused and gets no gradient.

@@ -48,7 +48,7 @@ export function layerOp(p: PlannedLayer, tower: number): LayerOp {
 
 export type { Backward, Forward, LayerOp, StepContext } from './types.js';
 export { convBackward, convForward, convOp } from './conv.js';
-export { denseBackward, denseForward, denseOp } from './dense.js';
+export { denseForward, denseInputGrad, denseOp, denseParamGrads } from './dense.js';
 export { dropoutMask, dropoutOp } from './dropout.js';
 export { flattenOp } from './flatten.js';
 export { lrnOp } from './lrn.js';

@@ -1,0 +1,8 @@
+/** Command-line argument parsers shared by the coordinator CLI and the bench. */
+import { InvalidArgumentError } from 'commander';
+
+export const positive = (name: string) => (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
+  return n;
+};
