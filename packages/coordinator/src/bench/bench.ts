@@ -165,7 +165,7 @@ async function fit(name: string, config: Config, backend: string, batch: number,
 }
 
 /** The best the wasm kernels do on one core: a 1024³ matmul and a conv2-shaped forward convolution. */
-async function machineLimit(): Promise<{ matmul_gflops: number; conv_gflops: number }> {
+async function machineLimit(): Promise<{ matmul_gflops: number; conv_gflops: number; best_gflops: number }> {
   await initBackend('wasm', false);
   const time = (f: () => tf.Tensor, flop: number): number => {
     for (let i = 0; i < 2; i++) f().dispose();
@@ -184,7 +184,8 @@ async function machineLimit(): Promise<{ matmul_gflops: number; conv_gflops: num
   const matmul = time(() => tf.matMul(a, b), 2 * 1024 ** 3);
   const conv = time(() => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'same'), 2 * 16 * 27 * 27 * 128 * 5 * 5 * 48);
   tf.dispose([a, b, x, w]);
-  return { matmul_gflops: matmul, conv_gflops: conv };
+  // The matmul reading swings (13.9 to 33.7 seen here on the same VM) more than the conv's (30 to 36).
+  return { matmul_gflops: matmul, conv_gflops: conv, best_gflops: Math.max(matmul, conv) };
 }
 
 const pad = (s: string | number, n: number): string => String(s).padStart(n);
@@ -266,7 +267,7 @@ async function main(o: BenchOptions): Promise<void> {
       `  split / single, small net   ${show(summary.split_over_single.small, (x) => `${x.toFixed(2)}×`)}  [≥ 1.5]`,
       `  split / model.fit, paper    ${show(summary.over_model_fit, (x) => `${x}×`)}  [≥ 300]`,
       `  exchange on critical path   ${show(summary.exchange_share, (x) => `${(x * 100).toFixed(1)}% of a paper-net step`)}  [≤ 5%]`,
-      `  training GFLOP/s per tower  ${show(summary.gflops_per_tower, (x) => `${x} (paper net; wasm matmul limit ${limit.matmul_gflops})`)}  [≥ 20]`,
+      `  training GFLOP/s per tower  ${show(summary.gflops_per_tower, (x) => `${x} (paper net; wasm limit, best of matmul and conv: ${limit.best_gflops})`)}  [≥ 20]`,
       `  bench took ${seconds} s`,
       '',
     ].join('\n'),
