@@ -38,6 +38,34 @@ describe('checkpoints', () => {
     expect(one.code, one.stderr).toBe(0);
     expect(maxDiff(a, readCheckpoint(join(dir, 'one')))).toBeLessThan(1e-6);
   });
+  it('with adam: stopping after step 9 and resuming gives the weights and moments of an uninterrupted run', async () => {
+    // tiny.yaml with Adam in place of SGD (t counts on from the checkpoint's step: the bias correction continues).
+    const yaml = readFileSync(fixture('tiny.yaml'), 'utf8');
+    const sgdLine = /^ {2}optimizer: \{ kind: sgd.*$/m;
+    expect(yaml).toMatch(sgdLine);
+    const adamConfig = join(dir, 'tiny-adam.yaml');
+    writeFileSync(adamConfig, yaml.replace(sgdLine, '  optimizer: { kind: adam, lr: 0.005, weight_decay: 0.0005 }'));
+    const adam = ['--config', adamConfig, '--backend', 'wasm', '--json'];
+    const whole = await runCli(['--gpus', '0,1', ...adam, '--steps', '12', '--out', join(dir, 'adam-whole'), '--checkpoint-every', '3']);
+    expect(whole.code, whole.stderr).toBe(0);
+    const first = await runCli(['--gpus', '0,1', ...adam, '--steps', '9', '--out', join(dir, 'adam-first'), '--checkpoint-every', '3']);
+    expect(first.code, first.stderr).toBe(0);
+    const rest = await runCli(['--gpus', '0,1', ...adam, '--steps', '12', '--resume', join(dir, 'adam-first'), '--out', join(dir, 'adam-rest'), '--checkpoint-every', '3']);
+    expect(rest.code, rest.stderr).toBe(0);
+    expect(rest.stderr).toMatch(/resumed at step 9/);
+    const a = readCheckpoint(join(dir, 'adam-whole'));
+    const b = readCheckpoint(join(dir, 'adam-rest'));
+    expect(b.step).toBe(12);
+    const keys = [...a.tensors.keys()];
+    expect(keys).toEqual(expect.arrayContaining(['fc5/weight', 'fc5/weight@m', 'fc5/weight@v', 'conv1/bias@m', 'conv1/bias@v']));
+    expect(keys.filter((k) => k.endsWith('@velocity'))).toEqual([]);
+    expect(maxDiff(a, b)).toBe(0);
+    expect(maxDiff(a, readCheckpoint(join(dir, 'adam-first')))).toBeGreaterThan(1e-4);
+    // Resuming Adam's state under SGD is refused, naming what the checkpoint holds.
+    const wrong = await runCli(['--gpus', '0,1', ...base, '--steps', '12', '--resume', join(dir, 'adam-first')]);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/no conv1\/weight@velocity: it holds adam state \(@m, @v\), this config's optimizer is sgd/);
+  });
   it('refuses a corrupt checkpoint, naming the file, with no stack trace', async () => {
     const file = join(dir, 'first', 'checkpoint.bin');
     const bytes = readFileSync(file);

@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AlexnetError, type BackendChoice, buildNet, type Config, type Header, type Message, type Plan, paramSlices, placeSlice, planSplit, product, shardRange, shardsFor, softmaxCrossEntropy, stateKey, takeSlice } from '@alexnet/core';
+import { AlexnetError, type BackendChoice, buildNet, type Config, type Header, type Message, OPTIMIZERS, optimizerSlots, type Plan, paramSlices, placeSlice, planSplit, product, shardRange, shardsFor, softmaxCrossEntropy, stateKey, takeSlice } from '@alexnet/core';
 import type { Logger } from 'pino';
 import { concatLastAxis, type Part, sliceLastAxis, sumShard } from './exchange.js';
 import { TowerProcesses } from './launch.js';
@@ -47,6 +47,8 @@ export interface StepTiming {
   loss: number;
   /** Coordinator work between replies and the requests they trigger (sums, concatenation, slicing, loss). */
   exchange: number;
+  /** Waiting for the loader threads' batch (0 when they keep ahead). */
+  data: number;
 }
 
 interface MicroBatch {
@@ -73,9 +75,12 @@ export class Session {
   private readonly dir: string;
   private died: TowerError | undefined;
   private readonly microBatches: number;
+  /** The configured optimizer: which state slots the towers hold (and checkpoints carry). */
+  private readonly optimizer: Config['train']['optimizer']['kind'];
   stats: TowerStats;
 
   private constructor(opts: SessionOptions) {
+    this.optimizer = opts.config.train.optimizer.kind;
     this.towers = opts.devices.length;
     this.plan = planSplit(buildNet(opts.config.net), this.towers);
     this.stats = this.resetStats();
@@ -298,6 +303,7 @@ export class Session {
     return logits;
   }
 
+  /** Apply the gradients of batch `step` (0-based; Adam's bias correction counts t = step + 1 from it). */
   async update(step: number, lr: number, timing?: StepTiming): Promise<void> {
     const t0 = performance.now();
     for (let t = 0; t < this.towers; t++) void this.link.send(t, 'update', { step, lr });
@@ -316,11 +322,11 @@ export class Session {
 
   /**
    * The full (unsplit) parameters, assembled from every tower's slices: `layer/weight`, `layer/bias`; with
-   * `velocity`, also their momentum as `layer/weight@velocity`, `layer/bias@velocity` (a checkpoint's state,
-   * independent of the tower count).
+   * `state`, also the optimizer's state as `layer/weight@velocity`, … (SGD) or `layer/weight@m`,
+   * `layer/weight@v`, … (Adam): a checkpoint's state, independent of the tower count.
    */
-  async fullWeights(velocity = false): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
-    for (let t = 0; t < this.towers; t++) void this.link.send(t, 'get_weights', { velocity });
+  async fullWeights(state = false): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
+    for (let t = 0; t < this.towers; t++) void this.link.send(t, 'get_weights', { state });
     const replies = await this.link.all('weights');
     const out = new Map<string, { shape: number[]; data: Float32Array }>();
     for (const r of replies) {
@@ -334,15 +340,24 @@ export class Session {
     return out;
   }
 
-  /** Load full parameters and momentum (as `fullWeights(true)` returns them) into every tower's slices. */
+  /**
+   * Load full parameters and the configured optimizer's state (as `fullWeights(true)` returns them) into
+   * every tower's slices.
+   */
   async load(state: ReadonlyMap<string, { shape: number[]; data: Float32Array }>): Promise<void> {
+    const slots = optimizerSlots(this.optimizer);
     for (let t = 0; t < this.towers; t++) {
       const slices = paramSlices(this.plan, t).map((s) => s.meta);
-      const metas = [...slices, ...slices.map((m) => ({ ...m, slot: 'velocity' as const }))];
+      const metas = [...slices, ...slots.flatMap((slot) => slices.map((m) => ({ ...m, slot })))];
       const tensors = metas.map((m) => {
         const key = stateKey(m);
         const full = state.get(key);
-        if (!full) throw new AlexnetError('E_CHECKPOINT', `the checkpoint has no ${key}`);
+        if (!full) {
+          // State of another optimizer (an SGD checkpoint resumed with Adam, say): say so.
+          const other = OPTIMIZERS.find((k) => k !== this.optimizer && m.slot && optimizerSlots(k).every((s) => state.has(stateKey({ ...m, slot: s }))));
+          const why = other ? `: it holds ${other} state (${optimizerSlots(other).map((s) => `@${s}`).join(', ')}), this config's optimizer is ${this.optimizer}` : '';
+          throw new AlexnetError('E_CHECKPOINT', `the checkpoint has no ${key}${why}`);
+        }
         if (full.shape.join('×') !== m.fullShape.join('×')) throw new AlexnetError('E_CHECKPOINT', `the checkpoint's ${key} is ${full.shape.join('×')}, this net's ${m.fullShape.join('×')}`);
         const data = takeSlice(full.data, full.shape, m.axis, m.lo, m.hi);
         return { data, shape: [data.length] };

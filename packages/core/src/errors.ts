@@ -35,3 +35,13 @@ export class ShapeError extends AlexnetError {
     super('E_SHAPE', message);
   }
 }
+
+/** Input data that cannot be used: a corrupt image, an empty class folder, a truncated file, a bad label. */
+export class DataError extends AlexnetError {
+  constructor(
+    readonly file: string,
+    readonly reason: string,
+  ) {
+    super('E_DATA', `${file}: ${reason}`);
+  }
+}

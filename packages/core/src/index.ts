@@ -13,4 +13,5 @@ export * from './shapes.js';
 export * from './slices.js';
 export { conv2dBackpropFilterViaConv, registerConv2DBackpropFilter } from './kernels/conv2d_backprop_filter.js';
 export { accumulate, sgdStep } from './kernels/sgd.js';
+export { type AdamHyper, adamStep } from './kernels/adam.js';
 export { type Heap, wasmHeap } from './kernels/heap.js';

@@ -1,6 +1,6 @@
 /**
- * Where each tower's parameter slices sit in the full tensors: the one layout that weights, velocities and
- * checkpoints share. Column-split layers: columns [lo, hi) of the last axis of W and b. Row-split dense
+ * Where each tower's parameter slices sit in the full tensors: the one layout that weights, optimizer state
+ * and checkpoints share. Column-split layers: columns [lo, hi) of the last axis of W and b. Row-split dense
  * layers: rows [lo, hi) of W (axis 0); the bias lives on tower 0 only.
  */
 import type { Plan } from './plan.js';
@@ -53,5 +53,16 @@ export function placeSlice(full: Float32Array, shape: readonly number[], axis: n
   for (let o = 0; o < outer; o++) full.set(src.subarray(o * block, (o + 1) * block), (o * dim + lo) * inner);
 }
 
-/** The name of a slice's full tensor in weight maps and checkpoints: `layer/param`, `layer/param@velocity`. */
+/** A slot of optimizer state, kept per parameter slice beside its value. */
+export type StateSlot = NonNullable<ParamMeta['slot']>;
+
+/** The optimizer's state slots per parameter, in the order `weights`, `get_weights` and `load` list them (after the values). */
+export function optimizerSlots(kind: 'sgd' | 'adam'): readonly StateSlot[] {
+  return kind === 'adam' ? ['m', 'v'] : ['velocity'];
+}
+
+/**
+ * The name of a slice's full tensor in weight maps and checkpoints: `layer/param` for its value, else
+ * `layer/param@slot`: `fc6/weight@velocity` (SGD, as checkpoints always named it), `fc6/weight@m`, `fc6/weight@v` (Adam).
+ */
 export const stateKey = (m: Pick<ParamMeta, 'layer' | 'param' | 'slot'>): string => `${m.layer}/${m.param}${m.slot ? `@${m.slot}` : ''}`;

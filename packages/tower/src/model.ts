@@ -1,14 +1,17 @@
 /**
- * One tower's slice of the net: 1/N of every layer's filters/units, their momentum buffers, and what the
- * forward pass saved for backward. Pure compute, no sockets: the socket loop in tower.ts drives it.
+ * One tower's slice of the net: 1/N of every layer's filters/units, their optimizer state (SGD's momentum,
+ * or Adam's moments), and what the forward pass saved for backward. Pure compute, no sockets: the socket
+ * loop in tower.ts drives it.
  */
 import * as tf from '@tensorflow/tfjs';
 import {
   accumulate,
+  adamStep,
   type Config,
   initSlice,
   type LayerOp,
   layerOp,
+  optimizerSlots,
   type ParamMeta,
   paramSlices,
   type PartMeta,
@@ -17,6 +20,7 @@ import {
   sgdStep,
   shardRange,
   shardsFor,
+  type StateSlot,
   type StepContext,
 } from '@alexnet/core';
 
@@ -37,7 +41,10 @@ export class TowerModel {
   private readonly ops: LayerOp[];
   /** Per layer: [weight, bias] slices, or [] for parameter-free layers. */
   private params: tf.Tensor[][];
-  private velocity: tf.Tensor[][];
+  /** The optimizer's state slots (SGD: velocity; Adam: m, v). */
+  private readonly slots: readonly StateSlot[];
+  /** Per slot, laid out as `params` (derived copies included): state[k][layer][param] is slot k of that param. */
+  private state: tf.Tensor[][][];
   /** Gradients accumulated since the last update (micro-batches add up). */
   private grads: (tf.Tensor[] | undefined)[];
   /** This tower's output of a segment, kept for its next segment's input (key `segment:part`). */
@@ -76,7 +83,8 @@ export class TowerModel {
       const wShape = (rows ? [rows.hi - rows.lo] : full.slice(0, -1)).concat(cols.hi - cols.lo);
       return this.withDerived(p.layer.index, [tf.tensor(weight, wShape), tf.tensor(bias, [cols.hi - cols.lo])]);
     });
-    this.velocity = this.params.map((ps) => ps.map((p) => tf.zerosLike(p)));
+    this.slots = optimizerSlots(config.train.optimizer.kind);
+    this.state = this.slots.map(() => this.params.map((ps) => ps.map((p) => tf.zerosLike(p))));
     this.grads = this.params.map(() => undefined);
     // Parameters held, as configured: not the derived copies, nor a row-split tower's unused bias.
     this.paramCount = plan.layers.reduce((a, p, i) => {
@@ -199,15 +207,19 @@ export class TowerModel {
   }
 
   /**
-   * The paper's update: v ← m·v − wd·lr·w − lr·g; w ← w + v. Weight decay on weights, not biases, as
-   * cuda-convnet: every param but index 1 (a derived copy of the weights decays like them). On wasm a
-   * derived copy is updated from its own gradient, which rounds exactly as the original's (tested); other
-   * backends promise no such thing, so there it is derived afresh from the updated weights.
+   * One optimizer step, `step` being the 0-based index of the batch applied (Adam's t = step + 1, so a
+   * resumed run continues its bias correction). SGD, the paper's: v ← m·v − wd·lr·w − lr·g; w ← w + v.
+   * Adam: as TF.js (see kernels/adam.ts), weight decay as L2 on the gradient. Weight decay on weights, not
+   * biases, as cuda-convnet: every param but index 1 (a derived copy of the weights decays like them). Both
+   * are element-wise, so on wasm a derived copy (dense Wᵀ) is updated from its own gradient and state, which
+   * round exactly as the original's (tested); other backends promise no such thing, so there it is derived
+   * afresh from the updated weights.
    */
-  update(lr: number): void {
+  update(lr: number, step: number): void {
+    if (!Number.isInteger(step) || step < 0) throw new Error(`update: step must be an integer ≥ 0, got ${step}`);
     const deferredMs = this.flushDeferred();
     if (this.profile) this.lastLayerMs = deferredMs;
-    const { momentum, weight_decay: wd } = this.config.train.optimizer;
+    const opt = this.config.train.optimizer;
     const exactCopies = tf.getBackend() === 'wasm';
     this.params = this.params.map((ps, i) => {
       const gs = this.grads[i];
@@ -215,9 +227,21 @@ export class TowerModel {
       const own = this.plan.layers[i]!.layer.paramShapes.length;
       const next = ps.map((p, j) => {
         if (j >= own && !exactCopies) return p;
-        const { w, v } = sgdStep(p, this.velocity[i]![j]!, gs[j]!, lr, momentum, j !== 1 ? wd : 0);
-        this.velocity[i]![j]!.dispose();
-        this.velocity[i]![j] = v;
+        const decay = j !== 1 ? opt.weight_decay : 0;
+        const old = this.state.map((s) => s[i]![j]!);
+        let w: tf.Tensor;
+        let fresh: tf.Tensor[];
+        if (opt.kind === 'adam') {
+          const r = adamStep(p, old[0]!, old[1]!, gs[j]!, { lr, beta1: opt.beta1, beta2: opt.beta2, epsilon: opt.epsilon, decay, t: step + 1 });
+          w = r.w;
+          fresh = [r.m, r.v];
+        } else {
+          const r = sgdStep(p, old[0]!, gs[j]!, lr, opt.momentum, decay);
+          w = r.w;
+          fresh = [r.v];
+        }
+        fresh.forEach((t, k) => (this.state[k]![i]![j] = t));
+        old.forEach((t) => t.dispose());
         p.dispose();
         return w;
       });
@@ -229,38 +253,50 @@ export class TowerModel {
     this.grads = this.grads.map(() => undefined);
   }
 
-  /** This tower's parameter slices (and with `velocity`, their momentum) with where they sit in the full tensors. */
-  weights(velocity = false): { params: ParamMeta[]; tensors: TensorOut[] } {
+  /**
+   * This tower's parameter slices with where they sit in the full tensors; with `withState`, followed by
+   * every slot of the optimizer's state (all slices' velocity, or all slices' m then all slices' v).
+   */
+  weights(withState = false): { params: ParamMeta[]; tensors: TensorOut[] } {
     const slices = paramSlices(this.plan, this.tower);
     const params = slices.map((s) => s.meta);
     const tensors = slices.map((s) => toOut(this.params[s.layer]![s.param]!));
-    if (!velocity) return { params, tensors };
-    return { params: [...params, ...params.map((m) => ({ ...m, slot: 'velocity' as const }))], tensors: [...tensors, ...slices.map((s) => toOut(this.velocity[s.layer]![s.param]!))] };
+    if (!withState) return { params, tensors };
+    return {
+      params: [...params, ...this.slots.flatMap((slot) => params.map((m) => ({ ...m, slot })))],
+      tensors: [...tensors, ...this.state.flatMap((st) => slices.map((s) => toOut(st[s.layer]![s.param]!)))],
+    };
   }
 
   /**
-   * Load parameter values and momentum (a checkpoint), in the layout of `weights(true)`. Derived copies
-   * (dense Wᵀ) and their momentum are derived again from the loaded ones: both are exact transposes.
+   * Load parameter values and optimizer state (a checkpoint), in the layout of `weights(true)`. Derived
+   * copies (dense Wᵀ) and their state are derived again from the loaded ones: all are exact transposes.
    */
   load(metas: readonly ParamMeta[], tensors: readonly Float32Array[]): void {
     const slices = paramSlices(this.plan, this.tower);
-    const want = [...slices.map((s) => ({ ...s, slot: 'value' })), ...slices.map((s) => ({ ...s, slot: 'velocity' }))];
-    if (metas.length !== want.length || tensors.length !== want.length) throw new Error(`load: expected ${want.length} tensors, got ${tensors.length}`);
+    const want = [...slices.map((s) => ({ ...s, slot: 'value' })), ...this.slots.flatMap((slot) => slices.map((s) => ({ ...s, slot })))];
+    if (metas.length !== want.length || tensors.length !== want.length) {
+      throw new Error(`load: expected ${want.length} tensors (values and ${this.slots.join(', ')}), got ${tensors.length}`);
+    }
+    // Check the whole layout before replacing anything: a refused load leaves the model as it was.
     want.forEach((w, k) => {
       const m = metas[k]!;
       if (m.layer !== w.meta.layer || m.param !== w.meta.param || m.lo !== w.meta.lo || m.hi !== w.meta.hi || (m.slot ?? 'value') !== w.slot) {
         throw new Error(`load: tensor ${k} is ${m.layer}/${m.param} [${m.lo}, ${m.hi}) ${m.slot ?? 'value'}, expected ${w.meta.layer}/${w.meta.param} [${w.meta.lo}, ${w.meta.hi}) ${w.slot}`);
       }
-      const into = w.slot === 'value' ? this.params : this.velocity;
+      const size = this.params[w.layer]![w.param]!.size;
+      if (tensors[k]!.length !== size) throw new Error(`load: ${m.layer}/${m.param} ${w.slot} has ${tensors[k]!.length} values, this tower holds ${size}`);
+    });
+    want.forEach((w, k) => {
+      const into = w.slot === 'value' ? this.params : this.state[this.slots.indexOf(w.slot as StateSlot)]!;
       const old = into[w.layer]![w.param]!;
-      if (tensors[k]!.length !== old.size) throw new Error(`load: ${m.layer}/${m.param} has ${tensors[k]!.length} values, this tower holds ${old.size}`);
       into[w.layer]![w.param] = tf.tensor(tensors[k]!, old.shape);
       old.dispose();
     });
     this.plan.layers.forEach((p, i) => {
       const own = p.layer.paramShapes.length;
       if (this.params[i]!.length <= own) return;
-      for (const into of [this.params, this.velocity]) {
+      for (const into of [this.params, ...this.state]) {
         into[i]!.slice(own).forEach((t) => t.dispose());
         into[i] = this.withDerived(i, into[i]!.slice(0, own));
       }
@@ -274,7 +310,7 @@ export class TowerModel {
     this.ownGrad.clear();
     this.pending.forEach((p) => [...p.saved, p.dy].forEach((t) => t.isDisposed || t.dispose()));
     this.pending = [];
-    [...this.params.flat(), ...this.velocity.flat()].forEach((t) => t.dispose());
+    [...this.params.flat(), ...this.state.flat(2)].forEach((t) => t.dispose());
     this.grads.forEach((gs) => gs?.forEach((g) => g.dispose()));
     this.saved.forEach((ts) => ts.forEach((t) => t.dispose()));
     this.saved.clear();

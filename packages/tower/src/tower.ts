@@ -101,12 +101,13 @@ export class Tower {
 
   private async onUpdate(h: Header<'update'>): Promise<void> {
     const t0 = performance.now();
-    this.need().update(h.lr);
+    this.need().update(h.lr, h.step);
     await this.send('updated', { step: h.step, ms: 0, ...this.layers() }, [], t0);
   }
 
   private async onGetWeights(h: Header<'get_weights'>): Promise<void> {
-    const { params, tensors } = this.need().weights(h.velocity === true);
+    // `state`: with the optimizer's state, whichever slots it has (velocity, or Adam's m and v).
+    const { params, tensors } = this.need().weights(h.state === true);
     await this.send('weights', { params }, tensors);
   }
 

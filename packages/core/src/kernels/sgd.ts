@@ -7,16 +7,18 @@
  * Micro-batch gradients accumulate in place (gradients are never matmul or conv operands).
  */
 import * as tf from '@tensorflow/tfjs';
-import { wasmHeap } from './heap.js';
+import { type Heap, wasmHeap } from './heap.js';
 
 export function sgdStep(w: tf.Tensor, v: tf.Tensor, g: tf.Tensor, lr: number, momentum: number, decay: number): { w: tf.Tensor; v: tf.Tensor } {
   const heap = wasmHeap();
-  if (!heap) {
-    return tf.tidy(() => {
-      const step = tf.sub(tf.mul(v, momentum), tf.mul(decay > 0 ? tf.add(g, tf.mul(w, decay)) : g, lr));
-      return { w: tf.add(w, step), v: step };
-    });
-  }
+  return heap ? sgdLoop(heap, w, v, g, lr, momentum, decay) : sgdOps(w, v, g, lr, momentum, decay);
+}
+
+/**
+ * The wasm pass. (Kept apart from the tf-ops closure: numbers a closure captures live in a context object,
+ * and the loop would load them from it on every element.)
+ */
+function sgdLoop(heap: Heap, w: tf.Tensor, v: tf.Tensor, g: tf.Tensor, lr: number, momentum: number, decay: number): { w: tf.Tensor; v: tf.Tensor } {
   const wOut = heap.output(w.shape);
   const vOut = heap.output(w.shape);
   const [w0, v0, g0, w1, v1] = [w, v, g, wOut, vOut].map((t) => heap.view(t)) as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
@@ -27,6 +29,13 @@ export function sgdStep(w: tf.Tensor, v: tf.Tensor, g: tf.Tensor, lr: number, mo
     w1[i] = w0[i]! + step;
   }
   return { w: heap.tensor(wOut), v: heap.tensor(vOut) };
+}
+
+function sgdOps(w: tf.Tensor, v: tf.Tensor, g: tf.Tensor, lr: number, momentum: number, decay: number): { w: tf.Tensor; v: tf.Tensor } {
+  return tf.tidy(() => {
+    const step = tf.sub(tf.mul(v, momentum), tf.mul(decay > 0 ? tf.add(g, tf.mul(w, decay)) : g, lr));
+    return { w: tf.add(w, step), v: step };
+  });
 }
 
 /** sum + g, reusing `sum`'s memory on wasm; returns the sum (disposing `g`, and `sum` when replaced). */

@@ -20,8 +20,11 @@ export interface ParamMeta {
   axis: number;
   lo: number;
   hi: number;
-  /** `velocity`: the optimizer's momentum for this slice rather than its value. */
-  slot?: 'velocity';
+  /**
+   * Which tensor of this slice: its value when absent, else a slot of the optimizer's state: `velocity`
+   * (SGD's momentum), `m`, `v` (Adam's first and second moments).
+   */
+  slot?: 'velocity' | 'm' | 'v';
 }
 
 /** Where a gradient part belongs: shard `shard`, global channels [lo, hi). */
@@ -50,10 +53,11 @@ export interface Bodies {
   /** `part`: which micro-batch of the step; `sampleOffset`: its first sample's index within the batch. */
   forward: { step: number; segment: number; part: number; training: boolean; sampleOffset: number };
   backward: { step: number; segment: number; part: number };
+  /** `step`: the 0-based index of the batch whose gradients are applied (Adam's bias correction uses t = step + 1). */
   update: { step: number; lr: number };
-  /** `velocity`: also the momentum of every slice (for checkpoints). */
-  get_weights: { velocity?: boolean };
-  /** Parameter values and momentum to load, in the layout `get_weights` with velocity returns. */
+  /** `state`: also the optimizer's state of every slice (momentum, or Adam's moments: for checkpoints). */
+  get_weights: { state?: boolean };
+  /** Parameter values and optimizer state to load, in the layout `get_weights` with state returns. */
   load: { params: ParamMeta[] };
   shutdown: Record<string, never>;
 }
