@@ -1,5 +1,5 @@
 /** The CLI as users run it: summaries, and bad configs refused before any tower process starts. */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -18,6 +18,13 @@ describe('coordinator summary', () => {
     expect(s.total_params).toBe(60_965_224);
     // The paper's cross-tower layers; how each is split is chosen by bytes moved (fc6, fc8: row; fc7: column).
     expect(s.exchange_points).toEqual(['conv3', 'fc6', 'fc7', 'fc8']);
+  });
+  it.each(readdirSync(join(root, 'configs')).filter((f) => f.endsWith('.yaml')))('works for configs/%s', async (file) => {
+    const r = await runCli(['summary', '--config', join(root, 'configs', file), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s.total_params).toBeGreaterThan(0);
+    expect(s.layers.at(-1).output_shape).toEqual([Number(/classes: (\d+)/.exec(readFileSync(join(root, 'configs', file), 'utf8'))![1])]);
   });
   it('prints a Keras-like table', async () => {
     const r = await runCli(['summary', '--config', fixture('tiny.yaml')]);

@@ -3,7 +3,7 @@
  * same seed and batches, 1, 2 and 4 towers. With 4 towers each of the tiny net's two columns spans two
  * towers, so this also exercises the LRN-halo and split-group exchanges the plan derives.
  */
-import { assemble, loadDataset, resolveConfig, Session } from '@alexnet/coordinator';
+import { openData, readBatch, resolveConfig, Session } from '@alexnet/coordinator';
 import { buildNet, type Config, planSplit } from '@alexnet/core';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -20,7 +20,7 @@ const WEIGHT_TOL = 1e-6;
 const LOSS_TOL = 1e-6;
 
 const config = resolveConfig({ config: fixture('tiny.yaml') });
-const dataset = loadDataset(config);
+const data = await openData(config);
 const log = pino({ level: 'silent' });
 const sessions: Session[] = [];
 
@@ -44,8 +44,8 @@ async function run(towers: number, split: Split = 'auto', micro = 1, direct = fa
   const initial = await s.fullWeights();
   const losses: number[] = [];
   for (let step = 0; step < 3; step++) {
-    const idx = Array.from({ length: c.train.batch }, (_, i) => (step * c.train.batch + i) % dataset.train.count);
-    const { images, labels } = assemble(dataset.train, dataset.shape, idx);
+    const idx = Array.from({ length: c.train.batch }, (_, i) => (step * c.train.batch + i) % data.source.train.count);
+    const { images, labels } = readBatch(data, 'train', idx);
     losses.push((await s.trainStep(step, images, labels, c.train.optimizer.lr)).loss);
   }
   const final = await s.fullWeights();

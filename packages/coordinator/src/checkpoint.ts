@@ -3,13 +3,16 @@
  * tower count, plus the step and the config. One file, laid out like safetensors: an 8-byte little-endian
  * header length, a JSON header (tensor names, shapes and offsets, and the SHA-256 of the data), then the
  * raw little-endian float32 data. Written to a temporary file, flushed, and renamed over the last one, so
- * a crash leaves either the old checkpoint or the new, never half of one. The data order (a permutation per
- * epoch from the seed) and the dropout masks (from the step) follow from the step, so nothing else is kept.
+ * a crash leaves either the old checkpoint or the new, never half of one. Besides the tensors: the step, the
+ * epoch, and the learning-rate schedule's state. The data order (a permutation per epoch from the seed and
+ * the epoch), the augmentation (from the seed and each sample's position) and the dropout masks (from the
+ * step) are functions of the config's seed and the step, so they need no other state.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { AlexnetError, type Config } from '@alexnet/core';
+import type { ScheduleState } from './schedule.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.bin';
 const FORMAT = 'alexnet-towers-checkpoint';
@@ -19,7 +22,10 @@ export type Tensors = Map<string, { shape: number[]; data: Float32Array }>;
 export interface Checkpoint {
   /** Steps completed. */
   step: number;
+  /** Epochs completed (whole ones). */
+  epoch: number;
   config: Config;
+  schedule: ScheduleState;
   tensors: Tensors;
 }
 
@@ -27,7 +33,9 @@ interface Header {
   format: string;
   version: number;
   step: number;
+  epoch: number;
   config: Config;
+  schedule: ScheduleState;
   sha256: string;
   tensors: Record<string, { shape: number[]; offset: number; length: number }>;
 }
@@ -44,7 +52,7 @@ export function writeCheckpoint(dir: string, c: Checkpoint): string {
     offset += t.data.byteLength;
     hash.update(bytes(t.data));
   }
-  const header: Header = { format: FORMAT, version: 1, step: c.step, config: c.config, sha256: hash.digest('hex'), tensors: index };
+  const header: Header = { format: FORMAT, version: 2, step: c.step, epoch: c.epoch, config: c.config, schedule: c.schedule, sha256: hash.digest('hex'), tensors: index };
   const json = Buffer.from(JSON.stringify(header));
   const size = Buffer.alloc(8);
   size.writeBigUInt64LE(BigInt(json.length));
@@ -83,7 +91,7 @@ export function readCheckpoint(dir: string): Checkpoint {
   } catch {
     return fail('header is not JSON');
   }
-  if (h.format !== FORMAT || h.version !== 1) fail(`not a checkpoint of this trainer (format ${JSON.stringify(h.format)}, version ${h.version})`);
+  if (h.format !== FORMAT || h.version !== 2) fail(`not a checkpoint of this trainer (format ${JSON.stringify(h.format)}, version ${h.version})`);
   const data = buf.subarray(8 + n);
   if (createHash('sha256').update(data).digest('hex') !== h.sha256) fail('checksum mismatch: the file is corrupt or truncated');
   const aligned = new Uint8Array(data).buffer; // a copy on a fresh buffer: float32 views need 4-byte alignment
@@ -92,5 +100,5 @@ export function readCheckpoint(dir: string): Checkpoint {
     if (t.offset + t.length * 4 > aligned.byteLength || t.length !== t.shape.reduce((a, b) => a * b, 1)) fail(`tensor ${name} does not fit the file`);
     tensors.set(name, { shape: t.shape, data: new Float32Array(aligned, t.offset, t.length) });
   }
-  return { step: h.step, config: h.config, tensors };
+  return { step: h.step, epoch: h.epoch, config: h.config, schedule: h.schedule, tensors };
 }

@@ -32,6 +32,7 @@ program
   .option('--out <dir>', 'write the resolved config, metrics.jsonl and result.json here')
   .option('--baseline', 'after the split run, run the same config on one tower and compare')
   .option('--checkpoint-every <n>', 'write <out>/checkpoint.bin every n steps and at the end (weights and momentum, atomically)', positive('--checkpoint-every'))
+  .option('--data <path>', 'dataset root, overriding the config\'s (folders: <path>/train and <path>/val; cifar10: the directory of the .bin files)')
   .option('--resume <dir>', 'continue from the checkpoint in <dir> (on any number of towers)')
   .option('--json', 'print one JSON object with the results on stdout')
   .addOption(new Option('--backend <name>', 'compute backend').choices(BACKENDS).default('auto'))

@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync, appendFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { type BackendChoice, buildNet, type Config, ConfigError, loadConfig, parseConfig, planSplit } from '@alexnet/core';
 import { readCheckpoint } from './checkpoint.js';
-import { loadDataset } from './data/index.js';
+import { openData } from './data/index.js';
 import { makeLogger } from './log.js';
 import type { Session } from './session.js';
 import { type RunResult, stepsFor, train } from './train.js';
@@ -27,9 +27,13 @@ export interface MainOptions {
   checkpointEvery?: number;
   /** Continue the run whose checkpoint is in this directory. */
   resume?: string;
+  /** The dataset root, overriding the config's. */
+  data?: string;
 }
 
 export interface MainResult extends Omit<RunResult, 'run'> {
+  /** The data set: its name, images in each split, bad inputs skipped. */
+  data: { name: string; train: number; test: number; skipped: number };
   baseline?: Omit<RunResult, 'run'> & { speedup: number };
 }
 
@@ -57,14 +61,21 @@ export async function runMain(o: MainOptions): Promise<number> {
   if (resume && JSON.stringify(resume.config.net) !== JSON.stringify(config.net)) {
     throw new ConfigError('--resume', `${o.resume} holds a checkpoint of a different net (net "${resume.config.net.name}"); resume with the config it was made with`);
   }
-  const dataset = loadDataset(config);
-  const steps = stepsFor(config, dataset, o.steps, o.epochs);
+  const data = await openData(config, {
+    ...(o.data ? { root: o.data } : {}),
+    warn: (bad) => log.warn(bad, `skipped ${bad.file}: ${bad.reason}`),
+    log: (msg) => log.info(msg),
+  });
+  const { source } = data;
+  if (source.skipped.length > 0) log.warn({ skipped: source.skipped.length }, `${source.skipped.length} bad input(s) skipped (data.on_bad: skip)`);
+  const steps = stepsFor(config, source.train.count, o.steps, o.epochs);
   const gpu = o.backend === 'auto' || o.backend === 'tensorflow';
   if (o.out) {
     mkdirSync(o.out, { recursive: true });
     writeAtomic(join(o.out, 'config.resolved.json'), `${JSON.stringify(config, null, 2)}\n`);
   }
   const onStep = o.out ? (m: object) => appendFileSync(join(o.out!, 'metrics.jsonl'), `${JSON.stringify(m)}\n`) : undefined;
+  const onEval = onStep;
   let told = false;
   const onReady = (s: Session): void => {
     if (told) return;
@@ -75,15 +86,15 @@ export async function runMain(o: MainOptions): Promise<number> {
       process.stderr.write(`No GPU: ${r.fallback ?? 'no GPU backend loaded'}. Training on CPU with ${r.device}, one tower process per listed id (${devices.join(', ')}).\n`);
     }
   };
-  log.info({ config: o.config, towers: devices.length, steps, batch: config.train.batch, dataset: dataset.name, train: dataset.train.count, test: dataset.test.count }, 'starting');
+  log.info({ config: o.config, towers: devices.length, steps, batch: config.train.batch, dataset: source.name, train: source.train.count, test: source.test.count, skipped: source.skipped.length }, 'starting');
   if (resume && resume.step >= steps) throw new ConfigError('--steps', `the checkpoint is at step ${resume.step} already; ask for more steps than that`);
   const checkpoint = o.checkpointEvery && o.out ? { dir: o.out, every: o.checkpointEvery } : undefined;
-  const common = { config, dataset, backend: o.backend, gpu, steps, log, onStep, onReady, ...(resume ? { resume } : {}) };
+  const common = { config, data, backend: o.backend, gpu, steps, log, onStep, onEval, onReady, ...(resume ? { resume } : {}) };
   const split = await train({ ...common, devices, run: 'split', ...(checkpoint ? { checkpoint } : {}) });
   let base: RunResult | undefined;
   if (o.baseline) base = await train({ ...common, devices: [devices[0]!], run: 'baseline' });
   const strip = ({ run: _run, ...r }: RunResult) => r;
-  const result: MainResult = { ...strip(split), ...(base ? { baseline: { ...strip(base), speedup: split.images_per_sec / base.images_per_sec } } : {}) };
+  const result: MainResult = { ...strip(split), data: { name: source.name, train: source.train.count, test: source.test.count, skipped: source.skipped.length }, ...(base ? { baseline: { ...strip(base), speedup: split.images_per_sec / base.images_per_sec } } : {}) };
   if (o.out) writeAtomic(join(o.out, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(o.json ? `${JSON.stringify(result)}\n` : formatResult(split, base));
   return 0;
@@ -91,7 +102,7 @@ export async function runMain(o: MainOptions): Promise<number> {
 
 function formatResult(split: RunResult, base?: RunResult): string {
   const row = (r: RunResult): string =>
-    `${r.run.padEnd(9)} ${String(r.towers).padStart(2)} tower${r.towers > 1 ? 's' : ' '}  ${r.steps} steps of ${r.batch}  ${r.images_per_sec.toFixed(1).padStart(8)} images/s  final loss ${r.final_loss.toFixed(4)}  test accuracy ${(r.test_accuracy * 100).toFixed(2)}%  (${r.device})`;
+    `${r.run.padEnd(9)} ${String(r.towers).padStart(2)} tower${r.towers > 1 ? 's' : ' '}  ${r.steps} steps of ${r.batch}  ${r.images_per_sec.toFixed(1).padStart(8)} images/s  final loss ${r.final_loss.toFixed(4)}  top-1 error ${(r.top1_error * 100).toFixed(2)}%  top-5 error ${(r.top5_error * 100).toFixed(2)}%${r.crops > 1 ? ` (${r.crops} crops)` : ''}  (${r.device})`;
   const lines = [row(split)];
   if (base) {
     lines.push(row(base));

@@ -1,17 +1,20 @@
 /**
- * The train loop, top to bottom: launch, then per step (data, forward/backward/update across towers, log),
- * then the held-out evaluation. One loop serves the split run and the single-tower baseline.
+ * The train loop, top to bottom: launch, then per step (the batch the loader threads made ahead, forward/
+ * backward/update across towers, log), an evaluation every `eval.every` epochs that drives the learning-rate
+ * schedule, checkpoints, and the final evaluation. One loop serves the split run and the single-tower baseline.
  */
 import type { BackendChoice, Config } from '@alexnet/core';
-import { permutation, softmaxCrossEntropy } from '@alexnet/core';
+import { permutation } from '@alexnet/core';
 import type { Logger } from 'pino';
 import { type Checkpoint, writeCheckpoint } from './checkpoint.js';
-import { assemble, type Dataset } from './data/index.js';
+import { type Data, Loader } from './data/index.js';
+import { type EvalResult, evaluate } from './evaluate.js';
+import { Schedule } from './schedule.js';
 import { Session, type StepTiming } from './session.js';
 
 export interface TrainOptions {
   config: Config;
-  dataset: Dataset;
+  data: Data;
   devices: string[];
   backend: BackendChoice;
   gpu: boolean;
@@ -20,10 +23,11 @@ export interface TrainOptions {
   /** `split` or `baseline`, to tell the runs apart in logs and metrics. */
   run: string;
   onStep?: (m: StepMetrics) => void;
+  onEval?: (m: EvalMetrics) => void;
   onReady?: (s: Session) => void;
   /** Write a checkpoint into `dir` every `every` steps and at the end. */
   checkpoint?: { dir: string; every: number };
-  /** Continue from this checkpoint (its step, weights and momentum). */
+  /** Continue from this checkpoint (its step, weights, optimizer and schedule state). */
   resume?: Checkpoint;
 }
 
@@ -33,7 +37,18 @@ export interface StepMetrics {
   epoch: number;
   loss: number;
   accuracy: number;
+  lr: number;
   images_per_sec: number;
+  /** Mean ms per step the train loop waited for the loader threads' batches. */
+  data_wait_ms: number;
+}
+
+export interface EvalMetrics extends EvalResult {
+  run: string;
+  kind: 'eval';
+  step: number;
+  epoch: number;
+  lr: number;
 }
 
 export interface RunResult {
@@ -49,26 +64,36 @@ export interface RunResult {
   final_loss: number;
   test_loss: number;
   test_accuracy: number;
-  /** Coordinator-side time per step, ms (the pipelined pass, update, loss, exchange work). */
+  top1_error: number;
+  top5_error: number;
+  /** Views per validation image: 1 (centre) or 10. */
+  crops: number;
+  /** Coordinator-side time per step, ms (the pipelined pass, update, loss, exchange work, waiting for data). */
   step_ms: StepTiming;
 }
 
 /** How many steps to run: --steps, else --epochs, else train.steps, else train.epochs (default 1 epoch). */
-export function stepsFor(config: Config, dataset: Dataset, steps?: number, epochs?: number): number {
-  const perEpoch = Math.max(1, Math.floor(dataset.train.count / config.train.batch));
+export function stepsFor(config: Config, trainCount: number, steps?: number, epochs?: number): number {
+  const perEpoch = Math.max(1, Math.floor(trainCount / config.train.batch));
   if (steps) return steps;
   if (epochs) return epochs * perEpoch;
   if (config.train.steps) return config.train.steps;
   return (config.train.epochs ?? 1) * perEpoch;
 }
 
+/** The data order of an epoch: a permutation from the seed (epoch 0) or seed + epoch, so a resumed run sees the same batches. */
+export const orderOf = (count: number, seed: number, epoch: number): Uint32Array => permutation(count, epoch === 0 ? seed : seed + epoch);
+
 export async function train(opts: TrainOptions): Promise<RunResult> {
-  const { config, dataset, log } = opts;
+  const { config, data, log } = opts;
+  const { source } = data;
   const { batch, seed, log_every: logEvery } = config.train;
-  const lr = config.train.optimizer.lr;
+  const evalEvery = config.eval.every;
   const session = await Session.start({ config, devices: opts.devices, backend: opts.backend, gpu: opts.gpu, log });
   opts.onReady?.(session);
+  const loader = new Loader(source.train, source.test, data.spec, config.data.workers);
   const first = opts.resume?.step ?? 0;
+  const schedule = new Schedule(config.train.schedule, config.train.optimizer.lr, opts.resume?.schedule);
   const stop = (): void => {
     session.abort();
     process.exit(130);
@@ -80,26 +105,58 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
       await session.load(opts.resume.tensors);
       log.info({ step: first }, `${opts.run}: resumed at step ${first}`);
     }
+    const perEpoch = Math.max(1, Math.floor(source.train.count / batch));
     const save = async (done: number): Promise<void> => {
       if (!opts.checkpoint) return;
-      const file = writeCheckpoint(opts.checkpoint.dir, { step: done, config, tensors: await session.fullWeights(true) });
+      const file = writeCheckpoint(opts.checkpoint.dir, { step: done, epoch: Math.floor(done / perEpoch), config, schedule: schedule.state, tensors: await session.fullWeights(true) });
       log.info({ step: done, file }, `${opts.run}: checkpoint at step ${done}`);
     };
-    const perEpoch = Math.max(1, Math.floor(dataset.train.count / batch));
-    const timing: StepTiming = { pass: 0, update: 0, loss: 0, exchange: 0 };
+    // the loader threads make the next `prefetch` batches while the towers compute this one
+    const orders = new Map<number, Uint32Array>();
+    const ahead = new Map<number, Promise<Float32Array>>();
+    const indicesOf = (step: number): Uint32Array => {
+      const epoch = Math.floor(step / perEpoch);
+      if (!orders.has(epoch)) orders.set(epoch, orderOf(source.train.count, seed, epoch));
+      orders.delete(epoch - 2);
+      const j = step % perEpoch;
+      return orders.get(epoch)!.subarray(j * batch, (j + 1) * batch);
+    };
+    const request = (step: number): void => {
+      if (step < opts.steps && !ahead.has(step)) ahead.set(step, loader.batch('train', indicesOf(step), 'train', step * batch));
+    };
+    const timing: StepTiming = { pass: 0, update: 0, loss: 0, exchange: 0, data: 0 };
     const recent: number[] = [];
-    // data: a fresh permutation per epoch, fixed by the seed (so a resumed run sees the same batches)
-    const orderOf = (epoch: number): Uint32Array => permutation(dataset.train.count, epoch === 0 ? seed : seed + epoch);
-    let order = orderOf(Math.floor(first / perEpoch));
     let windowStart = performance.now();
     let windowCorrect = 0;
     let windowImages = 0;
+    let windowWait = 0;
+    let evalSeconds = 0;
+    let last: (EvalResult & { step: number }) | undefined;
+    const runEval = async (done: number): Promise<void> => {
+      const t = performance.now();
+      const r = await evaluate(session, loader, source, batch, config.eval.crops);
+      const took = performance.now() - t;
+      evalSeconds += took / 1000;
+      windowStart += took; // images/s counts training time only
+      last = { ...r, step: done };
+      const m: EvalMetrics = { run: opts.run, kind: 'eval', step: done, epoch: done / perEpoch, lr: schedule.lr(Math.floor(done / perEpoch)), ...r };
+      log.info(m, `${opts.run} eval at step ${done}: top-1 error ${(r.top1_error * 100).toFixed(2)}%, top-5 ${(r.top5_error * 100).toFixed(2)}% (${r.crops} crop${r.crops > 1 ? 's' : ''})`);
+      opts.onEval?.(m);
+      const dropped = schedule.observe(r.top1_error);
+      if (dropped !== undefined) log.info({ lr: dropped, drops: schedule.state.drops }, `${opts.run}: validation error stopped improving; learning rate now ${dropped}`);
+    };
     const t0 = performance.now();
     for (let step = first; step < opts.steps; step++) {
       const epoch = Math.floor(step / perEpoch);
-      const j = step % perEpoch;
-      if (j === 0 && step > first) order = orderOf(epoch);
-      const { images, labels } = assemble(dataset.train, dataset.shape, order.subarray(j * batch, (j + 1) * batch));
+      for (let k = 0; k <= config.data.prefetch; k++) request(step + k);
+      const tw = performance.now();
+      const images = await ahead.get(step)!;
+      ahead.delete(step);
+      const wait = performance.now() - tw;
+      timing.data += wait;
+      windowWait += wait;
+      const labels = Int32Array.from(indicesOf(step), (i) => source.train.labels[i]!);
+      const lr = schedule.lr(epoch);
       // forward, loss, backward, update: every tower, every exchange
       const { loss, correct } = await session.trainStep(step, images, labels, lr, timing);
       if (!Number.isFinite(loss)) throw new Error(`loss is ${loss} at step ${step}: lower train.optimizer.lr`);
@@ -107,31 +164,36 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
       if (recent.length > logEvery) recent.shift();
       windowCorrect += correct;
       windowImages += labels.length;
-      // log
-      if (opts.checkpoint && (step + 1) % opts.checkpoint.every === 0 && step + 1 < opts.steps) await save(step + 1);
-      if ((step + 1) % logEvery === 0 || step + 1 === opts.steps) {
+      const done = step + 1;
+      if ((done % logEvery === 0 || done === opts.steps) && windowImages > 0) {
         const now = performance.now();
         const m: StepMetrics = {
           run: opts.run,
-          step: step + 1,
+          step: done,
           epoch: epoch + 1,
           loss: recent.reduce((a, b) => a + b, 0) / recent.length,
           accuracy: windowCorrect / windowImages,
+          lr,
           images_per_sec: windowImages / ((now - windowStart) / 1000),
+          data_wait_ms: windowWait / (windowImages / batch),
         };
         log.info(m, `${opts.run} step ${m.step}/${opts.steps}`);
         opts.onStep?.(m);
         windowStart = now;
         windowCorrect = 0;
         windowImages = 0;
+        windowWait = 0;
       }
+      // the end of every `eval.every`-th epoch: validation error, which the plateau schedule watches
+      if (done % perEpoch === 0 && (done / perEpoch) % evalEvery === 0) await runEval(done);
+      if (opts.checkpoint && done % opts.checkpoint.every === 0 && done < opts.steps) await save(done);
     }
-    const trainSeconds = (performance.now() - t0) / 1000;
+    const trainSeconds = (performance.now() - t0) / 1000 - evalSeconds;
+    if (last?.step !== opts.steps) await runEval(opts.steps);
     await save(opts.steps);
     const ran = Math.max(1, opts.steps - first);
-    // evaluate on held-out images (dropout off)
-    const { loss: testLoss, accuracy } = await evaluate(session, dataset, batch);
     const r = session.readies[0]!;
+    const ev = last!;
     const result: RunResult = {
       run: opts.run,
       towers: session.towers,
@@ -142,33 +204,22 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
       images_per_sec: (ran * batch) / trainSeconds,
       train_seconds: trainSeconds,
       final_loss: recent.length ? recent.reduce((a, b) => a + b, 0) / recent.length : Number.NaN,
-      test_loss: testLoss,
-      test_accuracy: accuracy,
-      step_ms: { pass: timing.pass / ran, update: timing.update / ran, loss: timing.loss / ran, exchange: timing.exchange / ran },
+      test_loss: ev.loss,
+      test_accuracy: 1 - ev.top1_error,
+      top1_error: ev.top1_error,
+      top5_error: ev.top5_error,
+      crops: ev.crops,
+      step_ms: { pass: timing.pass / ran, update: timing.update / ran, loss: timing.loss / ran, exchange: timing.exchange / ran, data: timing.data / ran },
     };
-    log.info(result, `${opts.run}: test accuracy ${(accuracy * 100).toFixed(2)}%`);
+    log.info(result, `${opts.run}: top-1 error ${(ev.top1_error * 100).toFixed(2)}%, top-5 ${(ev.top5_error * 100).toFixed(2)}%`);
     await session.close();
     return result;
   } catch (e) {
     session.abort();
     throw session.deathCause ?? e;
   } finally {
+    await loader.close();
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
   }
-}
-
-export async function evaluate(session: Session, dataset: Dataset, batch: number): Promise<{ loss: number; accuracy: number }> {
-  let loss = 0;
-  let correct = 0;
-  const n = dataset.test.count;
-  for (let start = 0; start < n; start += batch) {
-    const idx = Array.from({ length: Math.min(batch, n - start) }, (_, i) => start + i);
-    const { images, labels } = assemble(dataset.test, dataset.shape, idx);
-    const logits = await session.forward(-1, images, labels.length, false);
-    const r = softmaxCrossEntropy(logits, labels, dataset.classes);
-    loss += r.loss * labels.length;
-    correct += r.correct;
-  }
-  return { loss: loss / n, accuracy: correct / n };
 }

@@ -4,7 +4,8 @@
  *   - against what a TypeScript user writes today (tf.sequential + model.fit on plain TF.js);
  *   - against the machine's limit (the best the wasm kernels do on one core: a large matmul);
  *   - per layer and per tower: forward and backward ms and the GFLOP/s they imply; per step: tower compute,
- *     exchange on the critical path, waiting for the other tower, coordinator work; bytes per step.
+ *     exchange on the critical path, waiting for the other tower, coordinator work, waiting for data (the
+ *     loader threads augmenting synthetic images as the config says); bytes per step.
  * Medians over measured steps after warm-up. Prints a table; `--json FILE` writes every number.
  */
 import { execFile } from 'node:child_process';
@@ -17,8 +18,7 @@ import { type Config, initBackend, towerFlops, trainingFlops } from '@alexnet/co
 import { Command, Option } from 'commander';
 import { pino } from 'pino';
 import { positive } from '../args.js';
-import { assemble } from '../data/index.js';
-import { loadSynthetic } from '../data/synthetic.js';
+import { Loader, openData } from '../data/index.js';
 import { resolveConfig } from '../main.js';
 import { Session, type StepTiming } from '../session.js';
 import { minimumBytes } from './bytes.js';
@@ -58,36 +58,63 @@ export interface RunStats {
   waiting_ms: number[];
   /** Coordinator arithmetic (loss, gradient sums, concatenation) per step. */
   coordinator_ms: number;
+  /** Per step, time the train loop waited for the loader threads' batch (augmented as the config says). */
+  data_wait_ms: number;
   bytes_per_step: { sent: number; received: number; minimum: number };
   training_gflop_per_tower_step: number[];
   gflops_per_tower: number[];
   layers: LayerRow[];
 }
 
+/**
+ * The config's data settings (augmentation, normalisation, loader threads) on synthetic images stored at the
+ * config's stored size, so the loader does the work it would do on the real set.
+ */
+function syntheticLike(config: Config): Config {
+  const { dataset: _d, ...rest } = config.data;
+  const common = { on_bad: rest.on_bad, workers: rest.workers, prefetch: rest.prefetch, augment: rest.augment, normalize: rest.normalize };
+  const size = 'size' in rest && rest.size ? rest.size : config.net.input.height;
+  return { ...config, data: { dataset: 'synthetic', train: 2 * config.train.batch, test: 1, size, ...common } };
+}
+
 async function measure(config: Config, towers: number, warmup: number, steps: number): Promise<RunStats> {
   const log = pino({ level: 'silent' });
   const devices = Array.from({ length: towers }, (_, i) => String(i));
+  const { batch } = config.train;
+  const bench = syntheticLike(config);
+  const { source, spec } = await openData(bench);
+  const loader = new Loader(source.train, source.test, spec, bench.data.workers);
   const session = await Session.start({ config, devices, backend: 'wasm', gpu: false, log, profile: true });
   try {
-    const { batch } = config.train;
-    const input = config.net.input;
-    const ds = loadSynthetic([input.height, input.width, input.channels], config.net.classes, batch, 1, 7);
-    const { images, labels } = assemble(ds.train, ds.shape, Array.from({ length: batch }, (_, i) => i));
+    // as the train loop does: the loader threads make the next `prefetch` batches while the towers compute
+    const indices = (s: number): Uint32Array => Uint32Array.from({ length: batch }, (_, i) => (s % 2) * batch + i);
+    const labels = (s: number): Int32Array => Int32Array.from(indices(s), (i) => source.train.labels[i]!);
+    const ahead = new Map<number, Promise<Float32Array>>();
+    const images = async (s: number): Promise<{ images: Float32Array; wait: number }> => {
+      for (let k = 0; k <= bench.data.prefetch; k++) if (!ahead.has(s + k)) ahead.set(s + k, loader.batch('train', indices(s + k), 'train', (s + k) * batch));
+      const t0 = performance.now();
+      const x = await ahead.get(s)!;
+      ahead.delete(s);
+      return { images: x, wait: performance.now() - t0 };
+    };
     const lr = 1e-4; // speed does not depend on the values; keep them finite
-    for (let s = 0; s < warmup; s++) await session.trainStep(s, images, labels, lr);
+    for (let s = 0; s < warmup; s++) await session.trainStep(s, (await images(s)).images, labels(s), lr);
     const plan = session.plan;
     const wall: number[] = [];
     const busy: number[][] = [];
     const coord: number[] = [];
+    const waits: number[] = [];
     const fwd: number[][][] = [];
     const bwd: number[][][] = [];
     const b0 = session.bytes;
-    for (let s = 0; s < steps; s++) {
+    for (let s = warmup; s < warmup + steps; s++) {
       const stats = session.resetStats();
-      const timing: StepTiming = { pass: 0, update: 0, loss: 0, exchange: 0 };
+      const timing: StepTiming = { pass: 0, update: 0, loss: 0, exchange: 0, data: 0 };
       const t0 = performance.now();
-      await session.trainStep(warmup + s, images, labels, lr, timing);
+      const x = await images(s);
+      await session.trainStep(s, x.images, labels(s), lr, timing);
       wall.push(performance.now() - t0);
+      waits.push(x.wait);
       busy.push(stats.busy.slice());
       coord.push(timing.exchange);
       fwd.push(stats.forward.map((r) => r.slice()));
@@ -127,6 +154,7 @@ async function measure(config: Config, towers: number, warmup: number, steps: nu
       exchange_share: round(exchange / stepMs, 4),
       waiting_ms: busyMs.map((b) => round(maxBusy - b, 1)),
       coordinator_ms: round(median(coord), 1),
+      data_wait_ms: round(median(waits), 1),
       bytes_per_step: { sent: Math.round((b1.sent - b0.sent) / steps), received: Math.round((b1.received - b0.received) / steps), minimum: minimumBytes(plan, batch) },
       training_gflop_per_tower_step: trainFlops.map((f) => round(f / 1e9, 2)),
       gflops_per_tower: trainFlops.map((f) => round(f / stepMs / 1e6, 1)),
@@ -134,6 +162,7 @@ async function measure(config: Config, towers: number, warmup: number, steps: nu
     };
   } finally {
     await session.close();
+    await loader.close();
   }
 }
 
@@ -194,7 +223,7 @@ const fmtBytes = (n: number): string => `${(n / 2 ** 20).toFixed(2)} MiB`;
 function formatRuns(title: string, split: RunStats, single: RunStats): string {
   const lines = [title];
   const row = (label: string, r: RunStats): string =>
-    `  ${label.padEnd(12)} ${pad(r.images_per_sec.toFixed(1), 8)} images/s   step ${pad(r.step_ms.toFixed(0), 6)} ms   busy ${r.busy_ms.map((b) => b.toFixed(0)).join('/')} ms   exchange ${r.exchange_ms.toFixed(0)} ms (${(r.exchange_share * 100).toFixed(1)}%)   waiting ${r.waiting_ms.map((b) => b.toFixed(0)).join('/')} ms   coordinator ${r.coordinator_ms.toFixed(0)} ms   ${r.gflops_per_tower.map((g) => g.toFixed(1)).join('/')} GFLOP/s per tower`;
+    `  ${label.padEnd(12)} ${pad(r.images_per_sec.toFixed(1), 8)} images/s   step ${pad(r.step_ms.toFixed(0), 6)} ms   busy ${r.busy_ms.map((b) => b.toFixed(0)).join('/')} ms   exchange ${r.exchange_ms.toFixed(0)} ms (${(r.exchange_share * 100).toFixed(1)}%)   waiting ${r.waiting_ms.map((b) => b.toFixed(0)).join('/')} ms   coordinator ${r.coordinator_ms.toFixed(0)} ms   data wait ${r.data_wait_ms.toFixed(1)} ms   ${r.gflops_per_tower.map((g) => g.toFixed(1)).join('/')} GFLOP/s per tower`;
   lines.push(row(`split (${split.towers})`, split), row(`single (${single.towers})`, single));
   lines.push(`  split / single: ${(split.images_per_sec / single.images_per_sec).toFixed(2)}×`);
   const b = split.bytes_per_step;

@@ -1,19 +1,98 @@
-import type { Config } from '@alexnet/core';
-import { ConfigError } from '@alexnet/core';
-import type { Dataset } from './dataset.js';
-import { loadMnist } from './mnist.js';
-import { loadSynthetic } from './synthetic.js';
+/**
+ * The data a config names, ready to feed: the source's stored records, the training set's statistics, and
+ * the transform from a stored record to the net's input. Checked against the net before any tower starts.
+ */
+import { type Config, ConfigError } from '@alexnet/core';
+import { readCifar10 } from './cifar.js';
+import { readFolders } from './folders.js';
+import { readMnist } from './mnist.js';
+import { type Stats, trainingStats } from './stats.js';
+import type { BadInput, Source } from './store.js';
+import { readSynthetic } from './synthetic.js';
+import type { TransformSpec } from './transform.js';
 
-export { assemble, type Dataset, type Split } from './dataset.js';
+import { renderBatch, type ViewMode } from './batch.js';
+import { RecordReader } from './records.js';
 
-/** The data set a config names, checked against the net's input and classes. */
-export function loadDataset(config: Config): Dataset {
+export { type ViewMode, renderBatch, viewsPer } from './batch.js';
+export { Loader } from './loader.js';
+export { RecordReader } from './records.js';
+export { computeStats, eigen, type Stats, trainingStats } from './stats.js';
+export { BadInputs, type BadInput, memoryStore, type Source, type Store } from './store.js';
+export { centreView, lightingShift, render, tenViews, trainView, type TransformSpec, type View } from './transform.js';
+
+export interface Data {
+  source: Source;
+  stats: Stats;
+  spec: TransformSpec;
+}
+
+export interface OpenOptions {
+  /** `--data PATH`: the dataset root, overriding the config's (folders: PATH/train and PATH/val). */
+  root?: string;
+  warn?: (bad: BadInput) => void;
+  log?: (msg: string) => void;
+}
+
+async function readSource(config: Config, o: OpenOptions): Promise<Source> {
   const { net, data } = config;
-  const input: [number, number, number] = [net.input.height, net.input.width, net.input.channels];
-  const ds = data.dataset === 'mnist' ? loadMnist(data.train, data.test) : loadSynthetic(input, net.classes, data.train, data.test);
-  if (ds.shape.join('×') !== input.join('×')) {
-    throw new ConfigError('net.input', `${ds.name} images are ${ds.shape.join('×')}, the net takes ${input.join('×')}`);
+  switch (data.dataset) {
+    case 'mnist':
+    case 'synthetic':
+      if (o.root) throw new ConfigError('--data', `the ${data.dataset} data set has no root on disk; --data applies to folders and cifar10`);
+      if (data.dataset === 'mnist') return readMnist(data.train, data.test);
+      return readSynthetic(data.size ? [data.size, data.size, net.input.channels] : [net.input.height, net.input.width, net.input.channels], net.classes, data.train, data.test);
+    case 'cifar10':
+      return readCifar10({ root: o.root ?? data.root, on_bad: data.on_bad }, o.warn);
+    case 'folders': {
+      const roots = o.root ? { train: `${o.root}/train`, val: `${o.root}/val` } : { train: data.train, val: data.val };
+      return readFolders({ ...roots, size: data.size, cache: data.cache, on_bad: data.on_bad }, o.warn, o.log);
+    }
   }
-  if (ds.classes !== net.classes) throw new ConfigError('net.classes', `${ds.name} has ${ds.classes} classes, the net ${net.classes}`);
-  return ds;
+}
+
+export async function openData(config: Config, o: OpenOptions = {}): Promise<Data> {
+  const { net, data } = config;
+  const source = await readSource(config, o);
+  const [H, W, C] = source.train.shape;
+  const input = [net.input.height, net.input.width, net.input.channels] as const;
+  if (C !== input[2]) throw new ConfigError('net.input.channels', `${source.name} images have ${C} channels, the net takes ${input[2]}`);
+  if (H < input[0] || W < input[1]) throw new ConfigError('net.input', `${source.name} images are stored at ${H}×${W}, smaller than the net's ${input[0]}×${input[1]} input`);
+  if (source.classes !== net.classes) throw new ConfigError('net.classes', `${source.name} has ${source.classes} classes, the net ${net.classes}`);
+  if (data.augment.lighting > 0 && C !== 3) throw new ConfigError('data.augment.lighting', `lighting noise is PCA over RGB; these images have ${C} channel(s); allowed: 0`);
+  for (const [split, s] of [['training', source.train], ['validation', source.test]] as const) {
+    if (s.count === 0) throw new ConfigError('data', `${source.name} has no ${split} images`);
+  }
+  const limit = data.dataset === 'folders' ? data.stats_images : source.train.count;
+  const stats = trainingStats(source.train, limit, source.cacheDir);
+  const size = H * W * C;
+  const mean = new Float32Array(size);
+  if (data.normalize.mean === 'image') mean.set(stats.meanImage);
+  else if (data.normalize.mean === 'pixel') for (let p = 0; p < size; p++) mean[p] = stats.mean[p % C]!;
+  const scale = Float32Array.from(stats.std, (s) => (data.normalize.std && s > 0 ? 1 / s : 1));
+  const spec: TransformSpec = {
+    stored: [H, W, C],
+    out: input,
+    dtype: source.train.dtype,
+    crop: data.augment.crop,
+    flip: data.augment.flip,
+    lighting: data.augment.lighting,
+    mean,
+    scale,
+    ...(stats.eigen ? { eigen: stats.eigen } : {}),
+    unit: source.train.dtype === 'uint8' ? 255 : 1,
+    seed: config.train.seed,
+  };
+  return { source, stats, spec };
+}
+
+/** Images and labels of `indices`, rendered in this thread (tests and tools; training uses the Loader). */
+export function readBatch(data: Data, split: 'train' | 'test', indices: ArrayLike<number>, mode: ViewMode = 'centre', keyBase = 0): { images: Float32Array; labels: Int32Array } {
+  const store = split === 'train' ? data.source.train : data.source.test;
+  const reader = new RecordReader(store);
+  try {
+    return { images: renderBatch(reader, data.spec, indices, mode, keyBase), labels: Int32Array.from(indices, (i) => store.labels[i]!) };
+  } finally {
+    reader.close();
+  }
 }

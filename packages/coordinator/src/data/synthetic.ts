@@ -1,19 +1,19 @@
 /**
- * Deterministic synthetic images for tests, benchmarks and the paper net before real loaders: image i is
- * a class-dependent pattern plus noise, generated on demand from the counter-based RNG (nothing stored).
+ * Deterministic synthetic images for tests and benchmarks: image i is a class-dependent pattern plus noise,
+ * from the counter-based RNG, so every run and every machine sees the same set.
  */
 import { normalAt } from '@alexnet/core';
-import type { Dataset, Split } from './dataset.js';
+import { memoryStore, type Source } from './store.js';
 
-export function loadSynthetic(shape: readonly [number, number, number], classes: number, train: number, test: number, seed = 0): Dataset {
+export function readSynthetic(shape: readonly [number, number, number], classes: number, train: number, test: number, seed = 0): Source {
   const size = shape[0] * shape[1] * shape[2];
-  const split = (count: number, stream: number): Split => ({
-    count,
-    label: (i) => i % classes,
-    image: (i, out, offset) => {
+  const store = (count: number, stream: number) => {
+    const records = new Float32Array(count * size);
+    for (let i = 0; i < count; i++) {
       const c = i % classes;
-      for (let p = 0; p < size; p++) out[offset + p] = 0.5 * normalAt(seed, stream, i * size + p) + Math.sin((c + 1) * (p % 97) * 0.05);
-    },
-  });
-  return { name: 'synthetic', shape, classes, classNames: Array.from({ length: classes }, (_, k) => `class${k}`), train: split(train, 101), test: split(test, 102) };
+      for (let p = 0; p < size; p++) records[i * size + p] = 0.5 * normalAt(seed, stream, i * size + p) + Math.sin((c + 1) * (p % 97) * 0.05);
+    }
+    return memoryStore(shape, 'float32', records, Int32Array.from({ length: count }, (_, i) => i % classes));
+  };
+  return { name: 'synthetic', classes, classNames: Array.from({ length: classes }, (_, k) => `class${k}`), train: store(train, 101), test: store(test, 102), skipped: [] };
 }
