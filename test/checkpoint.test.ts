@@ -66,6 +66,31 @@ describe('checkpoints', () => {
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toMatch(/no conv1\/weight@velocity: it holds adam state \(@m, @v\), this config's optimizer is sgd/);
   });
+  it('with augmentation and a plateau schedule that dropped the rate before the stop: the resumed run equals an uninterrupted one', async () => {
+    // 16 images, batch 8: an evaluation every 2 steps. min_delta 0.5 makes every evaluation after the first
+    // "not an improvement", so with patience 1 the rate drops at step 4 (once: max_drops 1), before the stop at 9.
+    const yaml = readFileSync(fixture('tiny.yaml'), 'utf8')
+      .replace(/^data: .*$/m, 'data: { dataset: synthetic, train: 16, test: 8, size: 14, augment: { crop: true, flip: true, lighting: 0.1 }, normalize: { mean: image, std: true } }\neval: { crops: 10 }')
+      .replace(/^ {2}optimizer: (.*)$/m, '  optimizer: $1\n  schedule: { kind: plateau, factor: 0.1, patience: 1, max_drops: 1, min_delta: 0.5 }');
+    const file = join(dir, 'tiny-plateau.yaml');
+    writeFileSync(file, yaml);
+    const args = ['--gpus', '0,1', '--config', file, '--backend', 'wasm', '--json', '--checkpoint-every', '3'];
+    const whole = await runCli([...args, '--steps', '12', '--out', join(dir, 'plateau-whole')]);
+    expect(whole.code, whole.stderr).toBe(0);
+    expect(whole.stderr).toMatch(/learning rate now 0\.005/);
+    const first = await runCli([...args, '--steps', '9', '--out', join(dir, 'plateau-first')]);
+    expect(first.code, first.stderr).toBe(0);
+    const stopped = readCheckpoint(join(dir, 'plateau-first'));
+    expect(stopped.schedule).toMatchObject({ drops: 1 });
+    expect(stopped.schedule.lr).toBeCloseTo(0.005, 9);
+    const rest = await runCli([...args, '--steps', '12', '--resume', join(dir, 'plateau-first'), '--out', join(dir, 'plateau-rest')]);
+    expect(rest.code, rest.stderr).toBe(0);
+    expect(rest.stderr).not.toMatch(/learning rate now/); // it resumed at the dropped rate, with max_drops used up
+    const a = readCheckpoint(join(dir, 'plateau-whole'));
+    expect(maxDiff(a, readCheckpoint(join(dir, 'plateau-rest')))).toBe(0);
+    expect(a.schedule).toEqual(readCheckpoint(join(dir, 'plateau-rest')).schedule);
+    expect(maxDiff(a, stopped)).toBeGreaterThan(1e-5);
+  });
   it('refuses a corrupt checkpoint, naming the file, with no stack trace', async () => {
     const file = join(dir, 'first', 'checkpoint.bin');
     const bytes = readFileSync(file);

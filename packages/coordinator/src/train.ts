@@ -132,7 +132,8 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
     let windowWait = 0;
     let evalSeconds = 0;
     let last: (EvalResult & { step: number }) | undefined;
-    const runEval = async (done: number): Promise<void> => {
+    /** Evaluate after `done` steps; a scheduled evaluation (an epoch's end) also feeds the schedule. */
+    const runEval = async (done: number, scheduled: boolean): Promise<void> => {
       const t = performance.now();
       const r = await evaluate(session, loader, source, batch, config.eval.crops);
       const took = performance.now() - t;
@@ -142,7 +143,9 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
       const m: EvalMetrics = { run: opts.run, kind: 'eval', step: done, epoch: done / perEpoch, lr: schedule.lr(Math.floor(done / perEpoch)), ...r };
       log.info(m, `${opts.run} eval at step ${done}: top-1 error ${(r.top1_error * 100).toFixed(2)}%, top-5 ${(r.top5_error * 100).toFixed(2)}% (${r.crops} crop${r.crops > 1 ? 's' : ''})`);
       opts.onEval?.(m);
-      const dropped = schedule.observe(r.top1_error);
+      // The final report of a run stopped mid-epoch is not observed: a run resumed from its checkpoint must
+      // hold the schedule state an uninterrupted run has there.
+      const dropped = scheduled ? schedule.observe(r.top1_error) : undefined;
       if (dropped !== undefined) log.info({ lr: dropped, drops: schedule.state.drops }, `${opts.run}: validation error stopped improving; learning rate now ${dropped}`);
     };
     const t0 = performance.now();
@@ -185,11 +188,11 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
         windowWait = 0;
       }
       // the end of every `eval.every`-th epoch: validation error, which the plateau schedule watches
-      if (done % perEpoch === 0 && (done / perEpoch) % evalEvery === 0) await runEval(done);
+      if (done % perEpoch === 0 && (done / perEpoch) % evalEvery === 0) await runEval(done, true);
       if (opts.checkpoint && done % opts.checkpoint.every === 0 && done < opts.steps) await save(done);
     }
     const trainSeconds = (performance.now() - t0) / 1000 - evalSeconds;
-    if (last?.step !== opts.steps) await runEval(opts.steps);
+    if (last?.step !== opts.steps) await runEval(opts.steps, false);
     await save(opts.steps);
     const ran = Math.max(1, opts.steps - first);
     const r = session.readies[0]!;
