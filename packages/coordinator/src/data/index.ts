@@ -2,6 +2,7 @@
  * The data a config names, ready to feed: the source's stored records, the training set's statistics, and
  * the transform from a stored record to the net's input. Checked against the net before any tower starts.
  */
+import { existsSync } from 'node:fs';
 import { type Config, ConfigError } from '@alexnet/core';
 import { readCifar10 } from './cifar.js';
 import { readFolders } from './folders.js';
@@ -43,9 +44,11 @@ async function readSource(config: Config, o: OpenOptions): Promise<Source> {
       if (data.dataset === 'mnist') return readMnist(data.train, data.test);
       return readSynthetic(data.size ? [data.size, data.size, net.input.channels] : [net.input.height, net.input.width, net.input.channels], net.classes, data.train, data.test);
     case 'cifar10':
+      if (!o.root && !existsSync(data.root)) throw new ConfigError('data.root', `${data.root} does not exist: point data.root at the directory of CIFAR-10's .bin files, or give --data PATH`);
       return readCifar10({ root: o.root ?? data.root, on_bad: data.on_bad }, o.warn);
     case 'folders': {
       const roots = o.root ? { train: `${o.root}/train`, val: `${o.root}/val` } : { train: data.train, val: data.val };
+      if (!o.root && !existsSync(data.train)) throw new ConfigError('data.train', `${data.train} does not exist: point data.train and data.val at your copy, or give --data PATH (reads PATH/train and PATH/val)`);
       return readFolders({ ...roots, size: data.size, cache: data.cache, on_bad: data.on_bad }, o.warn, o.log);
     }
   }
