@@ -1,7 +1,8 @@
 /**
  * Checkpoints through the CLI as users run it: stopping after step k and resuming gives the same weights
  * and momentum as not stopping (bit for bit on the same tower count; to float32 rounding on another), and
- * a corrupt checkpoint is refused with a message naming the file.
+ * a corrupt checkpoint is refused with a message naming the file. With SGD, Adam, and augmentation with a
+ * plateau schedule whose state must carry over.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,26 +16,38 @@ const maxDiff = (a: ReturnType<typeof readCheckpoint>, b: ReturnType<typeof read
 const dir = mkdtempSync(join(tmpdir(), 'alexnet-ckpt-'));
 const base = ['--config', fixture('tiny.yaml'), '--backend', 'wasm', '--json'];
 
+type Run = Awaited<ReturnType<typeof runCli>>;
+
+/**
+ * On 2 towers, with a checkpoint every 3 steps: 12 steps straight (`<name>-whole`), 9 steps (`<name>-first`),
+ * then the 9-step checkpoint resumed to 12 (`<name>-rest`). Returns the runs and their final checkpoints.
+ */
+async function stopAndResume(name: string, args: string[]) {
+  const run = async (out: string, steps: number, more: string[] = []): Promise<Run> => {
+    const r = await runCli(['--gpus', '0,1', ...args, '--steps', String(steps), '--out', join(dir, `${name}-${out}`), '--checkpoint-every', '3', ...more]);
+    expect(r.code, r.stderr).toBe(0);
+    return r;
+  };
+  const whole = await run('whole', 12);
+  const first = await run('first', 9);
+  const rest = await run('rest', 12, ['--resume', join(dir, `${name}-first`)]);
+  expect(rest.stderr).toMatch(/resumed at step 9/);
+  const at = (out: string) => readCheckpoint(join(dir, `${name}-${out}`));
+  return { whole, first, rest, a: at('whole'), stopped: at('first'), b: at('rest') };
+}
+
 describe('checkpoints', () => {
   it('stopping after step 9 and resuming gives the weights and momentum of an uninterrupted run', async () => {
     // 8 steps an epoch (64 images, batch 8): the resumed run starts inside epoch 2.
-    const whole = await runCli(['--gpus', '0,1', ...base, '--steps', '12', '--out', join(dir, 'whole'), '--checkpoint-every', '3']);
-    expect(whole.code, whole.stderr).toBe(0);
-    const first = await runCli(['--gpus', '0,1', ...base, '--steps', '9', '--out', join(dir, 'first'), '--checkpoint-every', '3']);
-    expect(first.code, first.stderr).toBe(0);
-    const rest = await runCli(['--gpus', '0,1', ...base, '--steps', '12', '--resume', join(dir, 'first'), '--out', join(dir, 'rest'), '--checkpoint-every', '3']);
-    expect(rest.code, rest.stderr).toBe(0);
-    expect(rest.stderr).toMatch(/resumed at step 9/);
-    const a = readCheckpoint(join(dir, 'whole'));
-    const b = readCheckpoint(join(dir, 'rest'));
+    const { a, b, stopped } = await stopAndResume('sgd', base);
     expect(a.step).toBe(12);
     expect(b.step).toBe(12);
     expect([...a.tensors.keys()]).toContain('fc5/weight@velocity');
     expect(maxDiff(a, b)).toBe(0);
     // The run did move the weights (so equality means something).
-    expect(maxDiff(a, readCheckpoint(join(dir, 'first')))).toBeGreaterThan(1e-4);
+    expect(maxDiff(a, stopped)).toBeGreaterThan(1e-4);
     // The same checkpoint resumed on one tower: the same function, up to float32 rounding.
-    const one = await runCli(['--gpus', '0', ...base, '--steps', '12', '--resume', join(dir, 'first'), '--out', join(dir, 'one'), '--checkpoint-every', '3']);
+    const one = await runCli(['--gpus', '0', ...base, '--steps', '12', '--resume', join(dir, 'sgd-first'), '--out', join(dir, 'one'), '--checkpoint-every', '3']);
     expect(one.code, one.stderr).toBe(0);
     expect(maxDiff(a, readCheckpoint(join(dir, 'one')))).toBeLessThan(1e-6);
   });
@@ -45,22 +58,13 @@ describe('checkpoints', () => {
     expect(yaml).toMatch(sgdLine);
     const adamConfig = join(dir, 'tiny-adam.yaml');
     writeFileSync(adamConfig, yaml.replace(sgdLine, '  optimizer: { kind: adam, lr: 0.005, weight_decay: 0.0005 }'));
-    const adam = ['--config', adamConfig, '--backend', 'wasm', '--json'];
-    const whole = await runCli(['--gpus', '0,1', ...adam, '--steps', '12', '--out', join(dir, 'adam-whole'), '--checkpoint-every', '3']);
-    expect(whole.code, whole.stderr).toBe(0);
-    const first = await runCli(['--gpus', '0,1', ...adam, '--steps', '9', '--out', join(dir, 'adam-first'), '--checkpoint-every', '3']);
-    expect(first.code, first.stderr).toBe(0);
-    const rest = await runCli(['--gpus', '0,1', ...adam, '--steps', '12', '--resume', join(dir, 'adam-first'), '--out', join(dir, 'adam-rest'), '--checkpoint-every', '3']);
-    expect(rest.code, rest.stderr).toBe(0);
-    expect(rest.stderr).toMatch(/resumed at step 9/);
-    const a = readCheckpoint(join(dir, 'adam-whole'));
-    const b = readCheckpoint(join(dir, 'adam-rest'));
+    const { a, b, stopped } = await stopAndResume('adam', ['--config', adamConfig, '--backend', 'wasm', '--json']);
     expect(b.step).toBe(12);
     const keys = [...a.tensors.keys()];
     expect(keys).toEqual(expect.arrayContaining(['fc5/weight', 'fc5/weight@m', 'fc5/weight@v', 'conv1/bias@m', 'conv1/bias@v']));
     expect(keys.filter((k) => k.endsWith('@velocity'))).toEqual([]);
     expect(maxDiff(a, b)).toBe(0);
-    expect(maxDiff(a, readCheckpoint(join(dir, 'adam-first')))).toBeGreaterThan(1e-4);
+    expect(maxDiff(a, stopped)).toBeGreaterThan(1e-4);
     // Resuming Adam's state under SGD is refused, naming what the checkpoint holds.
     const wrong = await runCli(['--gpus', '0,1', ...base, '--steps', '12', '--resume', join(dir, 'adam-first')]);
     expect(wrong.code).toBe(1);
@@ -74,25 +78,17 @@ describe('checkpoints', () => {
       .replace(/^ {2}optimizer: (.*)$/m, '  optimizer: $1\n  schedule: { kind: plateau, factor: 0.1, patience: 1, max_drops: 1, min_delta: 0.5 }');
     const file = join(dir, 'tiny-plateau.yaml');
     writeFileSync(file, yaml);
-    const args = ['--gpus', '0,1', '--config', file, '--backend', 'wasm', '--json', '--checkpoint-every', '3'];
-    const whole = await runCli([...args, '--steps', '12', '--out', join(dir, 'plateau-whole')]);
-    expect(whole.code, whole.stderr).toBe(0);
+    const { whole, rest, a, b, stopped } = await stopAndResume('plateau', ['--config', file, '--backend', 'wasm', '--json']);
     expect(whole.stderr).toMatch(/learning rate now 0\.005/);
-    const first = await runCli([...args, '--steps', '9', '--out', join(dir, 'plateau-first')]);
-    expect(first.code, first.stderr).toBe(0);
-    const stopped = readCheckpoint(join(dir, 'plateau-first'));
     expect(stopped.schedule).toMatchObject({ drops: 1 });
     expect(stopped.schedule.lr).toBeCloseTo(0.005, 9);
-    const rest = await runCli([...args, '--steps', '12', '--resume', join(dir, 'plateau-first'), '--out', join(dir, 'plateau-rest')]);
-    expect(rest.code, rest.stderr).toBe(0);
     expect(rest.stderr).not.toMatch(/learning rate now/); // it resumed at the dropped rate, with max_drops used up
-    const a = readCheckpoint(join(dir, 'plateau-whole'));
-    expect(maxDiff(a, readCheckpoint(join(dir, 'plateau-rest')))).toBe(0);
-    expect(a.schedule).toEqual(readCheckpoint(join(dir, 'plateau-rest')).schedule);
+    expect(maxDiff(a, b)).toBe(0);
+    expect(a.schedule).toEqual(b.schedule);
     expect(maxDiff(a, stopped)).toBeGreaterThan(1e-5);
   });
   it('refuses a corrupt checkpoint, naming the file, with no stack trace', async () => {
-    const file = join(dir, 'first', 'checkpoint.bin');
+    const file = join(dir, 'sgd-first', 'checkpoint.bin');
     const bytes = readFileSync(file);
     bytes[bytes.length - 5]! ^= 0xff;
     const bad = join(dir, 'bad');
