@@ -81,7 +81,7 @@ describe('checkpoints', () => {
     const { whole, rest, a, b, stopped } = await stopAndResume('plateau', ['--config', file, '--backend', 'wasm', '--json']);
     expect(whole.stderr).toMatch(/learning rate now 0\.005/);
     expect(stopped.schedule).toMatchObject({ drops: 1 });
-    expect(stopped.schedule.lr).toBeCloseTo(0.005, 9);
+    expect(stopped.schedule!.lr).toBeCloseTo(0.005, 9);
     expect(rest.stderr).not.toMatch(/learning rate now/); // it resumed at the dropped rate, with max_drops used up
     expect(maxDiff(a, b)).toBe(0);
     expect(a.schedule).toEqual(b.schedule);
@@ -101,5 +101,9 @@ describe('checkpoints', () => {
     expect(r.stderr).not.toMatch(/at .*\.js:\d+/);
     const none = await runCli(['--gpus', '0,1', ...base, '--steps', '12', '--resume', join(dir, 'nowhere')]);
     expect(none.stderr).toMatch(/nowhere\/checkpoint\.bin: cannot read/);
+    // another seed would continue with another data order and augmentation: refused, naming the field
+    const seed = await runCli(['--gpus', '0,1', ...base, '--steps', '12', '--seed', '5', '--resume', join(dir, 'sgd-first')]);
+    expect(seed.code).toBe(1);
+    expect(seed.stderr).toMatch(/coordinator: train\.seed: .*sgd-first was made with seed 7, this run has 5/);
   });
 });

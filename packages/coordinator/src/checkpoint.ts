@@ -25,7 +25,8 @@ export interface Checkpoint {
   /** Epochs completed (whole ones). */
   epoch: number;
   config: Config;
-  schedule: ScheduleState;
+  /** Absent in version-1 files (written before schedules). */
+  schedule?: ScheduleState;
   tensors: Tensors;
 }
 
@@ -35,7 +36,7 @@ interface Header {
   step: number;
   epoch: number;
   config: Config;
-  schedule: ScheduleState;
+  schedule?: ScheduleState;
   sha256: string;
   tensors: Record<string, { shape: number[]; offset: number; length: number }>;
 }
@@ -52,7 +53,7 @@ export function writeCheckpoint(dir: string, c: Checkpoint): string {
     offset += t.data.byteLength;
     hash.update(bytes(t.data));
   }
-  const header: Header = { format: FORMAT, version: 2, step: c.step, epoch: c.epoch, config: c.config, schedule: c.schedule, sha256: hash.digest('hex'), tensors: index };
+  const header: Header = { format: FORMAT, version: 2, step: c.step, epoch: c.epoch, config: c.config, ...(c.schedule ? { schedule: c.schedule } : {}), sha256: hash.digest('hex'), tensors: index };
   const json = Buffer.from(JSON.stringify(header));
   const size = Buffer.alloc(8);
   size.writeBigUInt64LE(BigInt(json.length));
@@ -91,7 +92,7 @@ export function readCheckpoint(dir: string): Checkpoint {
   } catch {
     return fail('header is not JSON');
   }
-  if (h.format !== FORMAT || h.version !== 2) fail(`not a checkpoint of this trainer (format ${JSON.stringify(h.format)}, version ${h.version})`);
+  if (h.format !== FORMAT || (h.version !== 1 && h.version !== 2)) fail(`not a checkpoint of this trainer (format ${JSON.stringify(h.format)}, version ${h.version})`);
   const data = buf.subarray(8 + n);
   if (createHash('sha256').update(data).digest('hex') !== h.sha256) fail('checksum mismatch: the file is corrupt or truncated');
   const aligned = new Uint8Array(data).buffer; // a copy on a fresh buffer: float32 views need 4-byte alignment
@@ -100,5 +101,6 @@ export function readCheckpoint(dir: string): Checkpoint {
     if (t.offset + t.length * 4 > aligned.byteLength || t.length !== t.shape.reduce((a, b) => a * b, 1)) fail(`tensor ${name} does not fit the file`);
     tensors.set(name, { shape: t.shape, data: new Float32Array(aligned, t.offset, t.length) });
   }
-  return { step: h.step, epoch: h.epoch, config: h.config, schedule: h.schedule, tensors };
+  // Version 1 (before schedules) kept no schedule state: it resumes at the schedule's start.
+  return { step: h.step, epoch: h.epoch ?? 0, config: h.config, ...(h.schedule ? { schedule: h.schedule } : {}), tensors };
 }

@@ -5,11 +5,11 @@ import type { Session } from './session.js';
 
 describe('evaluation', () => {
   it('averages each image\'s views, and ranks the true class', () => {
-    const probs = Float32Array.of(0.2, 0.8, 0.6, 0.4, /* image 2 */ 1, 0, 0, 1);
-    expect([...averageViews(probs, 2, 2)]).toEqual([...Float32Array.of(0.4, 0.6, 0.5, 0.5)]);
+    const probs = Float64Array.of(0.2, 0.8, 0.6, 0.4, /* image 2 */ 1, 0, 0, 1);
+    expect([...averageViews(probs, 2, 2)].map((x) => Number(x.toFixed(12)))).toEqual([0.4, 0.6, 0.5, 0.5]);
     const p = softmaxRows(Float32Array.of(1, 3, 2, 0, 0), 5);
     expect(p.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 6);
-    expect([0, 1, 2, 3, 4].map((k) => rankOf(p, 0, 5, k))).toEqual([2, 0, 1, 3, 3]);
+    expect([0, 1, 2, 3, 4].map((k) => rankOf(p, 0, 5, k))).toEqual([2, 0, 1, 4, 4]); // a tie counts against the label
   });
 
   it('10-crop top-1 follows the softmax averaged over the ten views, not the centre crop or a vote', async () => {
@@ -29,14 +29,15 @@ describe('evaluation', () => {
     const loader = { batch: async (_s: string, idx: Uint32Array, mode: string) => new Float32Array(idx.length * (mode === 'ten' ? 10 : 1) * 4) } as unknown as Loader;
     const store = memoryStore([3, 3, 1], 'float32', new Float32Array(27), Int32Array.of(1, 1, 1));
     const source: Source = { name: 't', classes, classNames: ['a', 'b'], train: store, test: store, skipped: [] };
-    const ten = await evaluate(session, loader, source, 20, 10);
+    const ten = await evaluate(session, loader, source, 20, 10, 3);
     expect(calls).toEqual([20, 10]); // two images (20 views) per forward, then the last image
     expect(ten.top1_error).toBe(0);
     expect(ten.top5_error).toBe(0);
     calls.length = 0;
-    // one crop: row r is image r, so rows 0-2 are all "corner-like" here; check it asks for one view each
+    // one crop: one view an image, row r is image r; the fake says class 1 (right) for rows 0-3
     const one = await evaluate(session, loader, source, 20, 1);
     expect(calls).toEqual([3]);
-    expect(one.crops).toBe(1);
+    expect(one).toMatchObject({ crops: 1, images: 3, top1_error: 0 });
+    expect(one.loss).toBeLessThan(1e-6);
   });
 });

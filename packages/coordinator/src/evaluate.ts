@@ -13,9 +13,9 @@ export interface EvalResult {
   top5_error: number;
 }
 
-/** Softmax of each row of `logits` [n, classes], in place into a new array. */
-export function softmaxRows(logits: Float32Array, classes: number): Float32Array {
-  const p = new Float32Array(logits.length);
+/** Softmax of each row of `logits` [n, classes], into a new float64 array (float32 underflows to ties at 0 sooner). */
+export function softmaxRows(logits: Float32Array, classes: number): Float64Array {
+  const p = new Float64Array(logits.length);
   for (let r = 0; r < logits.length; r += classes) {
     let max = -Infinity;
     for (let k = 0; k < classes; k++) max = Math.max(max, logits[r + k]!);
@@ -27,10 +27,10 @@ export function softmaxRows(logits: Float32Array, classes: number): Float32Array
 }
 
 /** Mean of each consecutive group of `views` rows: [n × views, classes] → [n, classes]. */
-export function averageViews(probs: Float32Array, views: number, classes: number): Float32Array {
+export function averageViews(probs: Float64Array, views: number, classes: number): Float64Array {
   if (views === 1) return probs;
   const n = probs.length / (views * classes);
-  const out = new Float32Array(n * classes);
+  const out = new Float64Array(n * classes);
   for (let i = 0; i < n; i++) {
     for (let v = 0; v < views; v++) for (let k = 0; k < classes; k++) out[i * classes + k]! += probs[(i * views + v) * classes + k]!;
     for (let k = 0; k < classes; k++) out[i * classes + k]! /= views;
@@ -38,15 +38,16 @@ export function averageViews(probs: Float32Array, views: number, classes: number
   return out;
 }
 
-/** Rank of the true class (0 = top-1): how many classes score strictly higher. */
-export function rankOf(probs: Float32Array, row: number, classes: number, label: number): number {
+/** Rank of the true class (0 = top-1): how many other classes score at least as high (ties count against it). */
+export function rankOf(probs: Float64Array, row: number, classes: number, label: number): number {
   const p = probs[row * classes + label]!;
   let rank = 0;
-  for (let k = 0; k < classes; k++) if (probs[row * classes + k]! > p) rank++;
+  for (let k = 0; k < classes; k++) if (k !== label && probs[row * classes + k]! >= p) rank++;
   return rank;
 }
 
-export async function evaluate(session: Session, loader: Loader, source: Source, batch: number, crops: 1 | 10): Promise<EvalResult> {
+/** `ahead`: chunks requested from the loader threads beyond the one the towers run. */
+export async function evaluate(session: Session, loader: Loader, source: Source, batch: number, crops: 1 | 10, ahead = 1): Promise<EvalResult> {
   const mode: ViewMode = crops === 10 ? 'ten' : 'centre';
   const classes = source.classes;
   const n = source.test.count;
@@ -56,10 +57,10 @@ export async function evaluate(session: Session, loader: Loader, source: Source,
   let loss = 0;
   let top1 = 0;
   let top5 = 0;
-  let next = loader.batch('test', chunks[0]!, mode);
+  const pending = chunks.slice(0, ahead + 1).map((idx) => loader.batch('test', idx, mode));
   for (let c = 0; c < chunks.length; c++) {
-    const images = await next;
-    if (c + 1 < chunks.length) next = loader.batch('test', chunks[c + 1]!, mode);
+    const images = await pending.shift()!;
+    if (c + ahead + 1 < chunks.length) pending.push(loader.batch('test', chunks[c + ahead + 1]!, mode));
     const idx = chunks[c]!;
     const logits = await session.forward(-1, images, idx.length * crops, false);
     const probs = averageViews(softmaxRows(logits, classes), crops, classes);

@@ -61,6 +61,13 @@ export async function runMain(o: MainOptions): Promise<number> {
   if (resume && JSON.stringify(resume.config.net) !== JSON.stringify(config.net)) {
     throw new ConfigError('--resume', `${o.resume} holds a checkpoint of a different net (net "${resume.config.net.name}"); resume with the config it was made with`);
   }
+  // What the rest of the run depends on besides the weights: the data order and augmentation (seed), the
+  // batches (batch size). A different value would silently give another run than the one stopped.
+  for (const field of ['seed', 'batch'] as const) {
+    if (resume && resume.config.train[field] !== config.train[field]) {
+      throw new ConfigError(`train.${field}`, `${o.resume} was made with ${field} ${resume.config.train[field]}, this run has ${config.train[field]}; resume with the same value`);
+    }
+  }
   const data = await openData(config, {
     ...(o.data ? { root: o.data } : {}),
     warn: (bad) => log.warn(bad, `skipped ${bad.file}: ${bad.reason}`),

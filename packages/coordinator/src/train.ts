@@ -4,7 +4,7 @@
  * schedule, checkpoints, and the final evaluation. One loop serves the split run and the single-tower baseline.
  */
 import type { BackendChoice, Config } from '@alexnet/core';
-import { permutation } from '@alexnet/core';
+import { permutation, uniformAt } from '@alexnet/core';
 import type { Logger } from 'pino';
 import { type Checkpoint, writeCheckpoint } from './checkpoint.js';
 import { type Data, Loader } from './data/index.js';
@@ -47,7 +47,9 @@ export interface EvalMetrics extends EvalResult {
   run: string;
   kind: 'eval';
   step: number;
+  /** Epochs done (fractional for the final report of a run stopped mid-epoch). */
   epoch: number;
+  /** The rate the last step trained with (before this evaluation's effect on the schedule). */
   lr: number;
 }
 
@@ -81,8 +83,10 @@ export function stepsFor(config: Config, trainCount: number, steps?: number, epo
   return (config.train.epochs ?? 1) * perEpoch;
 }
 
-/** The data order of an epoch: a permutation from the seed (epoch 0) or seed + epoch, so a resumed run sees the same batches. */
-export const orderOf = (count: number, seed: number, epoch: number): Uint32Array => permutation(count, epoch === 0 ? seed : seed + epoch);
+/** The RNG stream of the data order. */
+const ORDER_STREAM = 0x6f720001;
+/** The data order of an epoch: a permutation seeded by (seed, epoch), so a resumed run sees the same batches and no two runs' orders coincide. */
+export const orderOf = (count: number, seed: number, epoch: number): Uint32Array => permutation(count, Math.floor(uniformAt(seed, ORDER_STREAM, epoch) * 2 ** 32));
 
 export async function train(opts: TrainOptions): Promise<RunResult> {
   const { config, data, log } = opts;
@@ -135,12 +139,12 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
     /** Evaluate after `done` steps; a scheduled evaluation (an epoch's end) also feeds the schedule. */
     const runEval = async (done: number, scheduled: boolean): Promise<void> => {
       const t = performance.now();
-      const r = await evaluate(session, loader, source, batch, config.eval.crops);
+      const r = await evaluate(session, loader, source, batch, config.eval.crops, config.data.prefetch);
       const took = performance.now() - t;
       evalSeconds += took / 1000;
       windowStart += took; // images/s counts training time only
       last = { ...r, step: done };
-      const m: EvalMetrics = { run: opts.run, kind: 'eval', step: done, epoch: done / perEpoch, lr: schedule.lr(Math.floor(done / perEpoch)), ...r };
+      const m: EvalMetrics = { run: opts.run, kind: 'eval', step: done, epoch: done / perEpoch, lr: schedule.lr(Math.floor((done - 1) / perEpoch)), ...r };
       log.info(m, `${opts.run} eval at step ${done}: top-1 error ${(r.top1_error * 100).toFixed(2)}%, top-5 ${(r.top5_error * 100).toFixed(2)}% (${r.crops} crop${r.crops > 1 ? 's' : ''})`);
       opts.onEval?.(m);
       // The final report of a run stopped mid-epoch is not observed: a run resumed from its checkpoint must

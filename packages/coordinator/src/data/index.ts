@@ -3,17 +3,16 @@
  * the transform from a stored record to the net's input. Checked against the net before any tower starts.
  */
 import { existsSync } from 'node:fs';
-import { type Config, ConfigError } from '@alexnet/core';
+import { AlexnetError, type Config, ConfigError, DataError } from '@alexnet/core';
+import { renderBatch, type ViewMode } from './batch.js';
 import { readCifar10 } from './cifar.js';
 import { readFolders } from './folders.js';
 import { readMnist } from './mnist.js';
+import { RecordReader } from './records.js';
 import { type Stats, trainingStats } from './stats.js';
 import type { BadInput, Source } from './store.js';
 import { readSynthetic } from './synthetic.js';
 import type { TransformSpec } from './transform.js';
-
-import { renderBatch, type ViewMode } from './batch.js';
-import { RecordReader } from './records.js';
 
 export { type ViewMode, renderBatch, viewsPer } from './batch.js';
 export { Loader } from './loader.js';
@@ -54,7 +53,22 @@ async function readSource(config: Config, o: OpenOptions): Promise<Source> {
   }
 }
 
+/** A file-system error (unreadable folder, full disk, read-only cache directory...) as a message naming the path. */
+function fsError(e: unknown): unknown {
+  const err = e as NodeJS.ErrnoException;
+  if (e instanceof AlexnetError || typeof err?.code !== 'string' || typeof err.path !== 'string') return e;
+  return new DataError(err.path, `${err.code}: ${err.message.replace(/^[A-Z]+: /, '')}`);
+}
+
 export async function openData(config: Config, o: OpenOptions = {}): Promise<Data> {
+  try {
+    return await open(config, o);
+  } catch (e) {
+    throw fsError(e);
+  }
+}
+
+async function open(config: Config, o: OpenOptions): Promise<Data> {
   const { net, data } = config;
   const source = await readSource(config, o);
   const [H, W, C] = source.train.shape;

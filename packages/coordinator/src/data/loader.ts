@@ -42,8 +42,8 @@ export class Loader {
     this.workers = Array.from({ length: threads }, (_, w) => {
       const worker = new Worker(workerPath(), { workerData: init });
       worker.on('message', (r: LoaderReply) => this.settle(r));
-      worker.on('error', (e) => this.fail(e));
-      worker.on('exit', (code) => code !== 0 && this.fail(new Error(`loader thread ${w} exited with code ${code}`)));
+      worker.on('error', (e) => this.fail(new AlexnetError('E_DATA', `loader thread ${w} failed: ${e.message}`)));
+      worker.on('exit', (code) => code !== 0 && this.fail(new AlexnetError('E_DATA', `loader thread ${w} exited with code ${code}`)));
       worker.unref();
       return worker;
     });
@@ -52,12 +52,20 @@ export class Loader {
 
   /** Images `indices` of `split` as one [n × views, h, w, C] array. */
   batch(split: 'train' | 'test', indices: Uint32Array, mode: ViewMode, keyBase = 0): Promise<Float32Array> {
-    if (this.failed) return Promise.reject(this.failed);
+    const batch = this.failed ? Promise.reject(this.failed) : this.post(split, indices, mode, keyBase);
+    // A batch made ahead may never be awaited (the run stopped first): its failure must not surface as an
+    // unhandled rejection. Whoever awaits it still gets the error.
+    batch.catch(() => undefined);
+    return batch;
+  }
+
+  private post(split: 'train' | 'test', indices: Uint32Array, mode: ViewMode, keyBase: number): Promise<Float32Array> {
     const id = this.next++;
     const w = this.outstanding.indexOf(Math.min(...this.outstanding));
     this.outstanding[w]!++;
-    const req: LoaderRequest = { id, split, indices, mode, keyBase };
-    return new Promise((resolve, reject) => {
+    // (a copy: posting a view would copy its whole buffer, e.g. an epoch's permutation)
+    const req: LoaderRequest = { id, split, indices: indices.slice(), mode, keyBase };
+    return new Promise<Float32Array>((resolve, reject) => {
       this.pending.set(id, { worker: w, resolve, reject });
       this.workers[w]!.postMessage(req);
     });

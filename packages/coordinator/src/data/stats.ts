@@ -10,6 +10,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { threadId } from 'node:worker_threads';
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import { RecordReader } from './records.js';
 import type { Store } from './store.js';
@@ -86,12 +87,17 @@ export function trainingStats(store: Store, limit: number, dir?: string): Stats 
   if (!dir) return computeStats(store, limit);
   const file = join(dir, `stats-${Math.min(limit, store.count)}.json`);
   if (existsSync(file)) {
-    const s = JSON.parse(readFileSync(file, 'utf8')) as Omit<Stats, 'meanImage'> & { meanImage: number[] };
-    return { ...s, meanImage: Float32Array.from(s.meanImage) };
+    try {
+      const s = JSON.parse(readFileSync(file, 'utf8')) as Omit<Stats, 'meanImage'> & { meanImage: number[] };
+      if (s.meanImage.length === store.shape[0] * store.shape[1] * store.shape[2]) return { ...s, meanImage: Float32Array.from(s.meanImage) };
+    } catch {
+      // unreadable: computed again and rewritten below
+    }
   }
   const stats = computeStats(store, limit);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(`${file}.tmp`, JSON.stringify({ ...stats, meanImage: [...stats.meanImage] }));
-  renameSync(`${file}.tmp`, file);
+  const tmp = `${file}.${process.pid}.${threadId}.tmp`; // concurrent runs each write their own, then rename
+  writeFileSync(tmp, JSON.stringify({ ...stats, meanImage: [...stats.meanImage] }));
+  renameSync(tmp, file);
   return stats;
 }

@@ -101,6 +101,29 @@ describe('views', () => {
     for (let y = 0; y < 4; y++) expect(b.slice(y * 4, y * 4 + 4)).toEqual(a.slice(y * 4, y * 4 + 4).reverse());
   });
 
+  it('draws of different samples are independent (a lighting α is not a function of another sample\'s crop)', () => {
+    const eigen = { values: [1, 1, 1], vectors: [[1, 0, 0], [0, 1, 0], [0, 0, 1]] };
+    const s = plain([14, 14, 3], [4, 4, 3], { crop: true, flip: true, lighting: 1, eigen });
+    const corr = (xs: number[], ys: number[]): number => {
+      const m = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+      const [mx, my] = [m(xs), m(ys)];
+      const cov = m(xs.map((x, i) => (x - mx) * (ys[i]! - my)));
+      return cov / Math.sqrt(m(xs.map((x) => (x - mx) ** 2)) * m(ys.map((y) => (y - my) ** 2)));
+    };
+    const keys = Array.from({ length: 3000 }, (_, k) => k);
+    // |α| (a normal's magnitude is monotone in the first uniform it consumes) against another sample's draws
+    const size = (k: number, c: number): number => Math.abs(trainView(s, k).shift![c]!);
+    for (const other of [(k: number) => 2 * k + 1, (k: number) => k + 1, (k: number) => 3 * k + 2]) {
+      const views = keys.map((k) => trainView(s, other(k)));
+      for (const c of [0, 1, 2]) {
+        const a = keys.map((k) => size(k, c));
+        expect(Math.abs(corr(a, views.map((v) => v.y)))).toBeLessThan(0.06);
+        expect(Math.abs(corr(a, views.map((v) => v.x)))).toBeLessThan(0.06);
+        expect(Math.abs(corr(a, views.map((v) => (v.flip ? 1 : 0))))).toBeLessThan(0.06);
+      }
+    }
+  });
+
   it('random crops cover every position and flips happen about half the time; the same key gives the same view', () => {
     const s = plain(stored, [4, 4, 1], { crop: true, flip: true });
     const seen = new Set<string>();

@@ -43,22 +43,25 @@ export interface View {
   shift?: [number, number, number];
 }
 
-/** The RNG stream of augmentation (apart from the weights', dropout's and data order's). */
-const AUGMENT_STREAM = 7;
-/** Random draws per sample: crop y, crop x, flip, 3 lighting αs. */
-const DRAWS = 8;
+/**
+ * The RNG streams of augmentation: uniforms (crop y, crop x, flip) and normals (3 lighting αs), each at
+ * sample key × 3 + j. Two streams, because a normal consumes two uniforms of its own stream; far from the
+ * small stream numbers the weights (layer index) and dropout use.
+ */
+const CROP_STREAM = 0x61750001;
+const LIGHT_STREAM = 0x61750002;
 
 /** A training view of sample `key`: random crop position and flip, lighting αi ~ N(0, σ). */
 export function trainView(spec: TransformSpec, key: number): View {
   const [H, W] = spec.stored;
   const [h, w] = spec.out;
-  const u = (j: number): number => uniformAt(spec.seed, AUGMENT_STREAM, key * DRAWS + j);
+  const u = (j: number): number => uniformAt(spec.seed, CROP_STREAM, key * 3 + j);
   const view: View = spec.crop
     ? { y: Math.floor(u(0) * (H - h + 1)), x: Math.floor(u(1) * (W - w + 1)), flip: false }
     : centreView(spec);
   if (spec.flip) view.flip = u(2) < 0.5;
   if (spec.lighting > 0 && spec.eigen) {
-    const alpha = [0, 1, 2].map((k) => spec.lighting * normalAt(spec.seed, AUGMENT_STREAM, key * DRAWS + 4 + k));
+    const alpha = [0, 1, 2].map((k) => spec.lighting * normalAt(spec.seed, LIGHT_STREAM, key * 3 + k));
     view.shift = lightingShift(spec.eigen, alpha, spec.unit);
   }
   return view;
