@@ -18,6 +18,10 @@ describe('coordinator summary', () => {
     expect(s.total_params).toBe(60_965_224);
     // The paper's cross-tower layers; how each is split is chosen by bytes moved (fc6, fc8: row; fc7: column).
     expect(s.exchange_points).toEqual(['conv3', 'fc6', 'fc7', 'fc8']);
+    // conv3 (ALEXNET.md): each tower's 13×13×128 = 21,632 values go up and the other's come down, forward
+    // and backward: 2 towers × 2 × 2 × 21,632 × 4 bytes
+    expect(s.layers.find((l: { name: string }) => l.name === 'conv3')).toMatchObject({ flops: 299_040_768, exchange_bytes: 692_224 });
+    expect(s.layers.find((l: { name: string }) => l.name === 'conv4').exchange_bytes).toBe(0);
   });
   it.each(readdirSync(join(root, 'configs')).filter((f) => f.endsWith('.yaml')))('works for configs/%s', async (file) => {
     const r = await runCli(['summary', '--config', join(root, 'configs', file), '--json']);

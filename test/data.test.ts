@@ -85,7 +85,7 @@ interface Result {
 }
 
 async function train(config: string, args: string[] = []): Promise<{ code: number | null; stderr: string; result?: Result }> {
-  const r = await runCli(['--config', config, '--gpus', '0,1', '--backend', 'wasm', '--json', ...args]);
+  const r = await runCli(['--config', config, '--gpus', '0,1', '--backend', 'wasm', '--json', '--out', mkdtempSync(join(dir, 'run-')), ...args]);
   return { code: r.code, stderr: r.stderr, ...(r.code === 0 ? { result: JSON.parse(r.stdout) as Result } : {}) };
 }
 

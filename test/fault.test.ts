@@ -3,12 +3,16 @@
  * naming the dead tower and how it died, and leave no process behind.
  */
 import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { alive, childrenOf, cli, fixture, root } from './helpers.js';
 
 describe('a tower killed mid-run', () => {
   it('stops the run, names the tower, leaves no process behind', async () => {
-    const child = spawn(process.execPath, [cli, '--gpus', '0,1', '--config', fixture('tiny.yaml'), '--steps', '1000000', '--backend', 'wasm'], {
+    const out = mkdtempSync(join(tmpdir(), 'alexnet-fault-'));
+    const child = spawn(process.execPath, [cli, '--gpus', '0,1', '--config', fixture('tiny.yaml'), '--steps', '1000000', '--backend', 'wasm', '--out', out], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -15,11 +15,11 @@ export interface Run {
   ms: number;
 }
 
-/** Run the coordinator CLI to completion. */
-export function runCli(args: string[], timeoutMs = 120_000): Promise<Run> {
+/** Run the coordinator CLI to completion (in the repository root, or `cwd`). */
+export function runCli(args: string[], timeoutMs = 120_000, cwd = root): Promise<Run> {
   return new Promise((done) => {
     const t0 = Date.now();
-    const child = spawn(process.execPath, [cli, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cli, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

@@ -29,14 +29,15 @@ program
   .option('--epochs <n>', 'train this many epochs (default: the config\'s)', positive('--epochs'))
   .option('--seed <n>', 'seed for weights, dropout and data order (overrides train.seed)', (v) => Number.parseInt(v, 10))
   .option('--batch <n>', 'batch size (overrides train.batch)', positive('--batch'))
-  .option('--out <dir>', 'write the resolved config, metrics.jsonl and result.json here')
+  .option('--out <dir>', 'the run directory: resolved config, metrics.jsonl, log.jsonl, checkpoints, result.json, report.html (default: runs/<date>-<config>)')
   .option('--baseline', 'after the split run, run the same config on one tower and compare')
-  .option('--checkpoint-every <n>', 'write <out>/checkpoint.bin every n steps and at the end (weights and momentum, atomically)', positive('--checkpoint-every'))
+  .option('--checkpoint-every <n>', 'also write <out>/checkpoint.bin every n steps (it is always written at the end; weights, optimizer and schedule state, atomically)', positive('--checkpoint-every'))
   .option('--data <path>', 'dataset root, overriding the config\'s (folders: <path>/train and <path>/val; cifar10: the directory of the .bin files)')
   .option('--resume <dir>', 'continue from the checkpoint in <dir> (on any number of towers)')
   .option('--json', 'print one JSON object with the results on stdout')
   .addOption(new Option('--backend <name>', 'compute backend').choices(BACKENDS).default('auto'))
   .option('--verbose', 'debug logs, and tower logs at info')
+  .option('--quiet', 'warnings and errors only, no progress bars')
   .action(async (o: MainOptions) => {
     process.exitCode = await runMain(o);
   });

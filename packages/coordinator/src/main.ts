@@ -2,14 +2,16 @@
  * The main job: the split run, optionally the single-tower baseline on the same config and seed, and the
  * comparison. Bad configs are refused here, before any tower process starts.
  */
-import { mkdirSync, writeFileSync, appendFileSync, renameSync } from 'node:fs';
-import { join } from 'node:path';
+import { appendFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { pino } from 'pino';
 import { type BackendChoice, buildNet, type Config, ConfigError, loadConfig, parseConfig, planSplit } from '@alexnet/core';
 import { readCheckpoint } from './checkpoint.js';
 import { openData } from './data/index.js';
 import { makeLogger } from './log.js';
 import type { Session } from './session.js';
-import { type RunResult, stepsFor, train } from './train.js';
+import { Progress } from './progress.js';
+import { type RunResult, stepsFor, type Tick, train } from './train.js';
 
 export interface MainOptions {
   config: string;
@@ -23,6 +25,8 @@ export interface MainOptions {
   json?: boolean;
   backend: BackendChoice;
   verbose?: boolean;
+  /** Warnings and errors only; no progress bars. */
+  quiet?: boolean;
   /** Write `<out>/checkpoint.bin` every this many steps (and at the end). Needs --out. */
   checkpointEvery?: number;
   /** Continue the run whose checkpoint is in this directory. */
@@ -48,15 +52,29 @@ const writeAtomic = (path: string, text: string): void => {
   renameSync(`${path}.tmp`, path);
 };
 
+/** `runs/<date>-<time>-<config file name>`, the default run directory, created (`-2`, `-3`… if taken). */
+export function makeRunDir(configFile: string, now = new Date()): string {
+  const stamp = now.toISOString().replace(/\.\d+Z$/, '').replace(/[-:]/g, '').replace('T', '-');
+  const base = join('runs', `${stamp}-${basename(configFile).replace(/\.ya?ml$/i, '')}`);
+  mkdirSync('runs', { recursive: true });
+  for (let n = 1; ; n++) {
+    const dir = n === 1 ? base : `${base}-${n}`;
+    try {
+      mkdirSync(dir);
+      return dir;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  }
+}
+
 export async function runMain(o: MainOptions): Promise<number> {
-  const log = makeLogger({ json: o.json, verbose: o.verbose });
   const config = resolveConfig(o);
   const devices = o.gpus ?? Array.from({ length: config.net.groups }, (_, i) => String(i));
   // Refuse what cannot run before any process starts.
   const net = buildNet(config.net);
   planSplit(net, devices.length);
   if (o.baseline) planSplit(net, 1);
-  if (o.checkpointEvery && !o.out) throw new ConfigError('--checkpoint-every', 'checkpoints are written into the run directory: give --out DIR too');
   const resume = o.resume ? readCheckpoint(o.resume) : undefined;
   if (resume && JSON.stringify(resume.config.net) !== JSON.stringify(config.net)) {
     throw new ConfigError('--resume', `${o.resume} holds a checkpoint of a different net (net "${resume.config.net.name}"); resume with the config it was made with`);
@@ -68,6 +86,14 @@ export async function runMain(o: MainOptions): Promise<number> {
       throw new ConfigError(`train.${field}`, `${o.resume} was made with ${field} ${resume.config.train[field]}, this run has ${config.train[field]}; resume with the same value`);
     }
   }
+  const out = o.out ?? makeRunDir(o.config);
+  mkdirSync(out, { recursive: true });
+  // On a terminal: progress bars, with log lines printed above them; else (or --json, --quiet) JSON lines.
+  const progress = !o.json && !o.quiet && process.stderr.isTTY ? new Progress(config.train.batch) : undefined;
+  const logFile = join(out, 'log.jsonl');
+  const log = makeLogger({ json: o.json, verbose: o.verbose, quiet: o.quiet, file: logFile, terminal: progress?.lines });
+  // The per-window step lines: the bars show them on a terminal, so there they go to the log file only.
+  const stepLog = progress ? pino({ base: undefined }, pino.destination({ dest: logFile, sync: true, append: true })) : log;
   const data = await openData(config, {
     ...(o.data ? { root: o.data } : {}),
     warn: (bad) => log.warn(bad, `skipped ${bad.file}: ${bad.reason}`),
@@ -77,12 +103,10 @@ export async function runMain(o: MainOptions): Promise<number> {
   if (source.skipped.length > 0) log.warn({ skipped: source.skipped.length }, `${source.skipped.length} bad input(s) skipped (data.on_bad: skip)`);
   const steps = stepsFor(config, source.train.count, o.steps, o.epochs);
   const gpu = o.backend === 'auto' || o.backend === 'tensorflow';
-  if (o.out) {
-    mkdirSync(o.out, { recursive: true });
-    writeAtomic(join(o.out, 'config.resolved.json'), `${JSON.stringify(config, null, 2)}\n`);
-  }
-  const onStep = o.out ? (m: object) => appendFileSync(join(o.out!, 'metrics.jsonl'), `${JSON.stringify(m)}\n`) : undefined;
+  writeAtomic(join(out, 'config.resolved.json'), `${JSON.stringify(config, null, 2)}\n`);
+  const onStep = (m: object): void => appendFileSync(join(out, 'metrics.jsonl'), `${JSON.stringify(m)}\n`);
   const onEval = onStep;
+  const onTick = progress ? (t: Tick) => progress.tick(t) : undefined;
   let told = false;
   const onReady = (s: Session): void => {
     if (told) return;
@@ -93,16 +117,23 @@ export async function runMain(o: MainOptions): Promise<number> {
       process.stderr.write(`No GPU: ${r.fallback ?? 'no GPU backend loaded'}. Training on CPU with ${r.device}, one tower process per listed id (${devices.join(', ')}).\n`);
     }
   };
-  log.info({ config: o.config, towers: devices.length, steps, batch: config.train.batch, dataset: source.name, train: source.train.count, test: source.test.count, skipped: source.skipped.length }, 'starting');
+  log.info({ config: o.config, out, towers: devices.length, steps, batch: config.train.batch, dataset: source.name, train: source.train.count, test: source.test.count, skipped: source.skipped.length }, 'starting');
   if (resume && resume.step >= steps) throw new ConfigError('--steps', `the checkpoint is at step ${resume.step} already; ask for more steps than that`);
-  const checkpoint = o.checkpointEvery && o.out ? { dir: o.out, every: o.checkpointEvery } : undefined;
-  const common = { config, data, backend: o.backend, gpu, steps, log, onStep, onEval, onReady, ...(resume ? { resume } : {}) };
-  const split = await train({ ...common, devices, run: 'split', ...(checkpoint ? { checkpoint } : {}) });
+  // Checkpoints: every --checkpoint-every steps, and always at the end (the baseline's in baseline/).
+  const every = o.checkpointEvery ?? Number.POSITIVE_INFINITY;
+  const common = { config, data, backend: o.backend, gpu, steps, log, stepLog, onStep, onEval, onTick, onReady, ...(resume ? { resume } : {}) };
+  let split: RunResult;
   let base: RunResult | undefined;
-  if (o.baseline) base = await train({ ...common, devices: [devices[0]!], run: 'baseline' });
+  try {
+    split = await train({ ...common, devices, run: 'split', checkpoint: { dir: out, every } });
+    if (o.baseline) base = await train({ ...common, devices: [devices[0]!], run: 'baseline', checkpoint: { dir: join(out, 'baseline'), every } });
+  } finally {
+    progress?.stop();
+  }
   const strip = ({ run: _run, ...r }: RunResult) => r;
   const result: MainResult = { ...strip(split), data: { name: source.name, train: source.train.count, test: source.test.count, skipped: source.skipped.length }, ...(base ? { baseline: { ...strip(base), speedup: split.images_per_sec / base.images_per_sec } } : {}) };
-  if (o.out) writeAtomic(join(o.out, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
+  writeAtomic(join(out, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
+  log.info({ out }, `run directory: ${out}`);
   process.stdout.write(o.json ? `${JSON.stringify(result)}\n` : formatResult(split, base));
   return 0;
 }

@@ -3,6 +3,7 @@
  * towers hold each layer (and how much of it), which layers read all towers, and where towers exchange.
  */
 import { type Plan, paramCount, totalFlops, totalParams } from '@alexnet/core';
+import { exchangeValues } from './bytes.js';
 
 export interface SummaryRow {
   name: string;
@@ -20,6 +21,8 @@ export interface SummaryRow {
   exchange: boolean;
   /** `gather`: the layer reads other towers' shards; `reduce`: its towers' partial sums are added after it. */
   exchange_kind: 'gather' | 'reduce' | null;
+  /** Bytes per image this layer's exchange moves between towers and coordinator, forward and backward. */
+  exchange_bytes: number;
 }
 
 export interface Summary {
@@ -31,10 +34,32 @@ export interface Summary {
   total_params: number;
   total_flops: number;
   exchange_points: string[];
+  /** Per image, forward and backward, all exchange points and the logits (the image sent to each tower not counted). */
+  exchange_bytes: number;
+}
+
+/**
+ * Exchange bytes per image, shown at the layer the table marks: a gather at the layer that reads, a reduce
+ * at the row-split layer whose partial sums the next layer's input adds up; the last layer also carries
+ * the logits up to the coordinator and their gradient back (one set, or every tower's partial sums).
+ */
+function bytesAtRows(plan: Plan): number[] {
+  const values = exchangeValues(plan);
+  const out = values.map(() => 0);
+  values.forEach((v, i) => {
+    if (v === 0) return;
+    let at = i;
+    if (plan.layers[i]!.input === 'partial') while (at > 0 && plan.layers[at]!.split !== 'row') at--;
+    out[at]! += v * 4;
+  });
+  const last = plan.layers.length - 1;
+  if (plan.towers > 1) out[last]! += 2 * plan.net.classes * (plan.layers[last]!.output === 'partial' ? plan.towers : 1) * 4;
+  return out;
 }
 
 export function summarize(plan: Plan): Summary {
-  const layers = plan.layers.map((p): SummaryRow => {
+  const bytes = bytesAtRows(plan);
+  const layers = plan.layers.map((p, i): SummaryRow => {
     const spec = p.layer.spec as { reads?: 'own' | 'all' };
     return {
       name: p.layer.name,
@@ -50,6 +75,7 @@ export function summarize(plan: Plan): Summary {
       // reduce at the row-split layer whose partial sums are added (the plan's boundary is the next layer).
       exchange: (p.exchange && p.input !== 'partial') || p.split === 'row',
       exchange_kind: p.split === 'row' ? 'reduce' : p.exchange && p.input !== 'partial' ? 'gather' : null,
+      exchange_bytes: bytes[i]!,
     };
   });
   return {
@@ -61,18 +87,22 @@ export function summarize(plan: Plan): Summary {
     total_params: totalParams(plan.net),
     total_flops: totalFlops(plan.net),
     exchange_points: layers.filter((l) => l.exchange).map((l) => l.name),
+    exchange_bytes: bytes.reduce((a, b) => a + b, 0),
   };
 }
 
 const fmt = (n: number): string => n.toLocaleString('en-US');
+/** 1.2G, 345.6M, 12.3K */
+const short = (n: number): string => (n >= 1e9 ? `${(n / 1e9).toFixed(2)}G` : n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}K` : String(n));
+const kib = (n: number): string => `${(n / 1024).toFixed(1)} KiB`;
 
 export function formatSummary(s: Summary): string {
-  const head = ['Layer (kind)', 'Output shape', 'Param #', 'Reads', 'Split', 'Towers', 'Exchange'];
+  const head = ['Layer (kind)', 'Output shape', 'Param #', 'FLOPs', 'Reads', 'Split', 'Towers', 'Exchange', 'Bytes/image'];
   const rows = s.layers.map((l) => {
     const widths = new Set((l.rows ?? l.towers).map(([lo, hi]) => hi - lo));
     const towers = l.towers.length === 1 ? 'all on 1' : `${l.towers.length} × ${[...widths].join('/')}${l.rows ? ' rows' : ''}`;
     const split = l.split === 'row' ? 'row (partial sums)' : (l.split ?? '');
-    return [`${l.name} (${l.kind})`, `(None, ${l.output_shape.join(', ')})`, fmt(l.params), l.reads, split, towers, l.exchange_kind ? `${l.exchange_kind} ⇄` : ''];
+    return [`${l.name} (${l.kind})`, `(None, ${l.output_shape.join(', ')})`, fmt(l.params), short(l.flops), l.reads, split, towers, l.exchange_kind ? `${l.exchange_kind} ⇄` : '', l.exchange_bytes ? kib(l.exchange_bytes) : ''];
   });
   const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(width[i]!)).join('  ').trimEnd();
@@ -86,7 +116,7 @@ export function formatSummary(s: Summary): string {
     rule,
     `Total params: ${fmt(s.total_params)} (${((s.total_params * 4) / 2 ** 20).toFixed(2)} MB float32)`,
     `Forward FLOPs per image: ${fmt(s.total_flops)}`,
-    `Exchange points: ${s.exchange_points.length ? s.exchange_points.join(', ') : 'none (one tower)'}`,
+    `Exchange points: ${s.exchange_points.length ? `${s.exchange_points.join(', ')}; ${kib(s.exchange_bytes)} per image moved through the coordinator, forward and backward` : 'none (one tower)'}`,
     ...(s.layers.some((l) => l.split === 'row')
       ? [
           'Dense splits (chosen per layer, fewer bytes moved): column = each tower computes some units from the gathered input;',

@@ -20,10 +20,13 @@ export interface TrainOptions {
   gpu: boolean;
   steps: number;
   log: Logger;
+  /** Where the per-window step lines go (default: `log`). */
+  stepLog?: Logger;
   /** `split` or `baseline`, to tell the runs apart in logs and metrics. */
   run: string;
   onStep?: (m: StepMetrics) => void;
   onEval?: (m: EvalMetrics) => void;
+  onTick?: (t: Tick) => void;
   onReady?: (s: Session) => void;
   /** Write a checkpoint into `dir` every `every` steps and at the end. */
   checkpoint?: { dir: string; every: number };
@@ -31,9 +34,12 @@ export interface TrainOptions {
   resume?: Checkpoint;
 }
 
+/** One logged window of steps (`log_every`): means per step over the window. */
 export interface StepMetrics {
+  kind: 'step';
   run: string;
   step: number;
+  /** 1-based: the epoch the window ended in. */
   epoch: number;
   loss: number;
   accuracy: number;
@@ -41,6 +47,29 @@ export interface StepMetrics {
   images_per_sec: number;
   /** Mean ms per step the train loop waited for the loader threads' batches. */
   data_wait_ms: number;
+  /** Wall time per step. */
+  step_ms: number;
+  /** Per tower: time spent computing (handling requests) per step. */
+  busy_ms: number[];
+  /** Step time during which even the busiest tower was not computing: data on the wire or at the coordinator. */
+  exchange_ms: number;
+  /** Per tower: the busiest tower's busy time minus its own (load imbalance). */
+  waiting_ms: number[];
+}
+
+/** Every step, for progress bars. */
+export interface Tick {
+  run: string;
+  /** Steps done, of `steps`; epoch (1-based) of `epochs`, `inEpoch` of `perEpoch` steps done in it. */
+  step: number;
+  steps: number;
+  epoch: number;
+  epochs: number;
+  inEpoch: number;
+  perEpoch: number;
+  /** Mean training loss and accuracy over the epoch so far. */
+  loss: number;
+  accuracy: number;
 }
 
 export interface EvalMetrics extends EvalResult {
@@ -134,13 +163,18 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
     let windowCorrect = 0;
     let windowImages = 0;
     let windowWait = 0;
+    let windowSteps = 0;
+    const soFar = { epoch: -1, steps: 0, loss: 0, correct: 0, images: 0 };
+    session.resetStats();
     let evalSeconds = 0;
     let last: (EvalResult & { step: number }) | undefined;
     /** Evaluate after `done` steps; a scheduled evaluation (an epoch's end) also feeds the schedule. */
     const runEval = async (done: number, scheduled: boolean): Promise<void> => {
       const t = performance.now();
+      const busy = session.stats.busy.slice();
       const r = await evaluate(session, loader, source, batch, config.eval.crops, config.data.prefetch);
       const took = performance.now() - t;
+      session.stats.busy.splice(0, busy.length, ...busy); // the window's tower time counts training only
       evalSeconds += took / 1000;
       windowStart += took; // images/s counts training time only
       last = { ...r, step: done };
@@ -171,10 +205,32 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
       if (recent.length > logEvery) recent.shift();
       windowCorrect += correct;
       windowImages += labels.length;
+      windowSteps++;
+      if (soFar.epoch !== epoch) Object.assign(soFar, { epoch, steps: 0, loss: 0, correct: 0, images: 0 });
+      soFar.steps++;
+      soFar.loss += loss;
+      soFar.correct += correct;
+      soFar.images += labels.length;
+      const inEpoch = step - epoch * perEpoch + 1;
+      opts.onTick?.({
+        run: opts.run,
+        step: step + 1,
+        steps: opts.steps,
+        epoch: epoch + 1,
+        epochs: Math.ceil(opts.steps / perEpoch),
+        inEpoch,
+        perEpoch: Math.min(perEpoch, opts.steps - epoch * perEpoch),
+        loss: soFar.loss / soFar.steps,
+        accuracy: soFar.correct / soFar.images,
+      });
       const done = step + 1;
       if ((done % logEvery === 0 || done === opts.steps) && windowImages > 0) {
         const now = performance.now();
+        const stepMs = (now - windowStart) / windowSteps;
+        const busy = session.stats.busy.map((b) => b / windowSteps);
+        const most = Math.max(...busy);
         const m: StepMetrics = {
+          kind: 'step',
           run: opts.run,
           step: done,
           epoch: epoch + 1,
@@ -182,14 +238,20 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
           accuracy: windowCorrect / windowImages,
           lr,
           images_per_sec: windowImages / ((now - windowStart) / 1000),
-          data_wait_ms: windowWait / (windowImages / batch),
+          data_wait_ms: windowWait / windowSteps,
+          step_ms: stepMs,
+          busy_ms: busy,
+          exchange_ms: Math.max(0, stepMs - most),
+          waiting_ms: busy.map((b) => most - b),
         };
-        log.info(m, `${opts.run} step ${m.step}/${opts.steps}`);
+        (opts.stepLog ?? log).info(m, `${opts.run} step ${m.step}/${opts.steps}`);
         opts.onStep?.(m);
         windowStart = now;
         windowCorrect = 0;
         windowImages = 0;
         windowWait = 0;
+        windowSteps = 0;
+        session.resetStats();
       }
       // the end of every `eval.every`-th epoch: validation error, which the plateau schedule watches
       if (done % perEpoch === 0 && (done / perEpoch) % evalEvery === 0) await runEval(done, true);

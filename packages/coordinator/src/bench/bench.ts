@@ -21,7 +21,7 @@ import { positive } from '../args.js';
 import { Loader, openData } from '../data/index.js';
 import { resolveConfig } from '../main.js';
 import { Session, type StepTiming } from '../session.js';
-import { minimumBytes } from './bytes.js';
+import { minimumBytes } from '../bytes.js';
 
 const root = resolve(import.meta.dirname, '../../../..');
 const median = (xs: number[]): number => {

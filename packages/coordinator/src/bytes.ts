@@ -18,19 +18,19 @@ function covered(width: number, ranges: readonly Range[]): number {
   return hit.reduce((a, b) => a + b, 0);
 }
 
-export function minimumBytes(plan: Plan, batch: number): number {
+/** Per layer: the values its exchange moves per image, forward and backward (0 where it does not exchange). */
+export function exchangeValues(plan: Plan): number[] {
   const N = plan.towers;
-  let values = N * batch * product(plan.net.inputShape);
-  for (const p of plan.layers) {
-    if (!p.exchange) continue;
+  return plan.layers.map((p) => {
+    if (!p.exchange) return 0;
     const width = p.layer.inShape[p.layer.inShape.length - 1]!;
-    const rows = batch * product(p.layer.inShape.slice(0, -1));
+    const positions = product(p.layer.inShape.slice(0, -1));
     const reads = p.towers.map((s) => s.in);
-    let perImage: number;
+    let perPosition: number;
     if (p.input === 'partial') {
       const fromEach = reads.reduce((a, _, s) => a + covered(width, reads.filter((_r, t) => t !== s)), 0);
       const ownRanges = reads.reduce((a, r) => a + size(r), 0);
-      perImage = 2 * (fromEach + ownRanges);
+      perPosition = 2 * (fromEach + ownRanges);
     } else {
       const missing = reads.map((r, t) => {
         const held = shardRange(width, t, N);
@@ -38,10 +38,15 @@ export function minimumBytes(plan: Plan, batch: number): number {
       });
       const down = missing.flat().reduce((a, r) => a + size(r), 0);
       const up = covered(width, missing.flat());
-      perImage = 2 * (up + down);
+      perPosition = 2 * (up + down);
     }
-    values += perImage * rows;
-  }
+    return perPosition * positions;
+  });
+}
+
+export function minimumBytes(plan: Plan, batch: number): number {
+  const N = plan.towers;
+  let values = N * batch * product(plan.net.inputShape) + batch * exchangeValues(plan).reduce((a, b) => a + b, 0);
   const last = plan.layers[plan.layers.length - 1]!;
   values += 2 * batch * plan.net.classes * (last.output === 'partial' ? N : 1);
   return values * 4;

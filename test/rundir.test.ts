@@ -1,0 +1,55 @@
+/**
+ * What a run leaves and shows: the default run directory `runs/<date>-<config>` with the resolved config,
+ * metrics (step windows with the per-tower time breakdown, and evaluations), the JSON log, the final
+ * checkpoint and the result; on a terminal, a progress bar per epoch; with --quiet, nothing but the result.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readCheckpoint } from '@alexnet/coordinator';
+import { describe, expect, it } from 'vitest';
+import { cli, fixture, runCli } from './helpers.js';
+
+describe('the run directory', () => {
+  it('defaults to runs/<date>-<config> and holds config, metrics, log, checkpoint and result', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'alexnet-rundir-'));
+    const r = await runCli(['--config', fixture('tiny.yaml'), '--gpus', '0,1', '--backend', 'wasm', '--steps', '16', '--quiet'], 120_000, cwd);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe(''); // --quiet: warnings and errors only
+    expect(r.stdout).toMatch(/^split +2 towers +16 steps of 8/);
+    const runs = readdirSync(join(cwd, 'runs'));
+    expect(runs).toHaveLength(1);
+    expect(runs[0]).toMatch(/^\d{8}-\d{6}-tiny$/);
+    const dir = join(cwd, 'runs', runs[0]!);
+    for (const f of ['config.resolved.json', 'metrics.jsonl', 'log.jsonl', 'checkpoint.bin', 'result.json']) expect(existsSync(join(dir, f)), f).toBe(true);
+    expect(readCheckpoint(dir).step).toBe(16);
+    const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const steps = lines.filter((l) => l.kind === 'step');
+    const evals = lines.filter((l) => l.kind === 'eval');
+    expect(steps).toHaveLength(16); // log_every 1
+    expect(evals.map((e) => e.step)).toEqual([8, 16]); // 64 images, batch 8: an epoch is 8 steps
+    for (const s of steps) {
+      expect(s.busy_ms).toHaveLength(2);
+      expect(s.waiting_ms).toHaveLength(2);
+      expect(Math.min(...s.waiting_ms)).toBe(0);
+      expect(Math.max(...s.busy_ms) + s.exchange_ms).toBeCloseTo(s.step_ms, 6);
+      expect(s.busy_ms.every((b: number) => b > 0 && b < s.step_ms)).toBe(true);
+    }
+    const log = readFileSync(join(dir, 'log.jsonl'), 'utf8');
+    expect(log).toMatch(/"msg":"starting"/);
+    expect(log).toMatch(/"msg":"split step 16\/16"/); // the log file keeps info lines even with --quiet
+  });
+
+  it('shows a progress bar per epoch on a terminal, with evaluations printed above it', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'alexnet-tty-'));
+    const cmd = [process.execPath, cli, '--config', fixture('tiny.yaml'), '--gpus', '0,1', '--backend', 'wasm', '--steps', '16'].map((a) => `'${a}'`).join(' ');
+    // `script` (util-linux) gives the run a pseudo-terminal, as a person's shell would
+    const screen = execFileSync('script', ['-qec', cmd, '/dev/null'], { cwd, encoding: 'utf8', timeout: 120_000 });
+    const text = screen.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, ''); // eslint-disable-line no-control-regex
+    expect(text).toMatch(/split +epoch 1\/2 \|[=-]+\| 8\/8 steps {2}loss \d+\.\d{4} {2}acc \d+\.\d% {2}[\d.]+ img\/s {2}ETA/);
+    expect(text).toMatch(/split +epoch 2\/2 \|=+\| 8\/8 steps/);
+    expect(text).toMatch(/INFO: split eval at step 8: top-1 error/);
+    expect(text).not.toMatch(/split step \d+\/16/); // per-window step lines go to the log file, the bar shows them
+  });
+});
