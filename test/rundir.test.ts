@@ -41,6 +41,18 @@ describe('the run directory', () => {
     expect(log).toMatch(/"msg":"split step 16\/16"/); // the log file keeps info lines even with --quiet
   });
 
+  it('--baseline and --half-baseline run the same recipe on one tower and the half-kernel net, told apart in the metrics', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'alexnet-half-'));
+    const r = await runCli(['--config', fixture('tiny.yaml'), '--gpus', '0,1', '--backend', 'wasm', '--steps', '8', '--json', '--out', out, '--baseline', '--half-baseline', fixture('tiny-half.yaml')]);
+    expect(r.code, r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout);
+    expect(result).toMatchObject({ towers: 2, baseline: { towers: 1 }, half: { towers: 1, net: 'tiny-half' } });
+    expect(result.half.speedup).toBeGreaterThan(0);
+    const runs = new Set(readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).run));
+    expect([...runs].sort()).toEqual(['baseline', 'half', 'split']);
+    for (const d of ['baseline', 'half']) expect(readCheckpoint(join(out, d)).config.net.name).toBe(d === 'half' ? 'tiny-half' : 'tiny');
+  });
+
   it('shows a progress bar per epoch on a terminal, with evaluations printed above it', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'alexnet-tty-'));
     const cmd = [process.execPath, cli, '--config', fixture('tiny.yaml'), '--gpus', '0,1', '--backend', 'wasm', '--steps', '16'].map((a) => `'${a}'`).join(' ');

@@ -9,7 +9,7 @@
  * step) are functions of the config's seed and the step, so they need no other state.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { AlexnetError, type Config } from '@alexnet/core';
 import type { ScheduleState } from './schedule.js';
@@ -58,6 +58,7 @@ export function writeCheckpoint(dir: string, c: Checkpoint): string {
   const size = Buffer.alloc(8);
   size.writeBigUInt64LE(BigInt(json.length));
   const tmp = `${file}.tmp`;
+  mkdirSync(dir, { recursive: true });
   const fd = openSync(tmp, 'w');
   try {
     writeSync(fd, size);

@@ -31,6 +31,7 @@ program
   .option('--batch <n>', 'batch size (overrides train.batch)', positive('--batch'))
   .option('--out <dir>', 'the run directory: resolved config, metrics.jsonl, log.jsonl, checkpoints, result.json, report.html (default: runs/<date>-<config>)')
   .option('--baseline', 'after the split run, run the same config on one tower and compare')
+  .option('--half-baseline <config>', 'also run that config\'s net on one tower with this run\'s recipe and data (the paper\'s half-kernel baseline: configs/alexnet-1gpu-half.yaml)')
   .option('--checkpoint-every <n>', 'also write <out>/checkpoint.bin every n steps (it is always written at the end; weights, optimizer and schedule state, atomically)', positive('--checkpoint-every'))
   .option('--data <path>', 'dataset root, overriding the config\'s (folders: <path>/train and <path>/val; cifar10: the directory of the .bin files)')
   .option('--resume <dir>', 'continue from the checkpoint in <dir> (on any number of towers)')
@@ -57,8 +58,12 @@ program
 
 program.parseAsync().catch((e: unknown) => {
   const log = makeLogger({ json: false });
+  const sys = e as NodeJS.ErrnoException;
   if (e instanceof AlexnetError) {
     process.stderr.write(`coordinator: ${e.message}\n`);
+  } else if (typeof sys?.code === 'string' && typeof sys.syscall === 'string') {
+    // the file system or the OS said no (a full disk, a read-only directory): its message names the path
+    process.stderr.write(`coordinator: ${sys.message}\n`);
   } else {
     log.fatal(e as Error);
   }

@@ -27,6 +27,8 @@ export interface MainOptions {
   verbose?: boolean;
   /** Warnings and errors only; no progress bars. */
   quiet?: boolean;
+  /** Also run this config's net (the paper's half-kernel one-GPU net) on one tower, with this run's training and data settings. */
+  halfBaseline?: string;
   /** Write `<out>/checkpoint.bin` every this many steps (and at the end). Needs --out. */
   checkpointEvery?: number;
   /** Continue the run whose checkpoint is in this directory. */
@@ -39,6 +41,8 @@ export interface MainResult extends Omit<RunResult, 'run'> {
   /** The data set: its name, images in each split, bad inputs skipped. */
   data: { name: string; train: number; test: number; skipped: number };
   baseline?: Omit<RunResult, 'run'> & { speedup: number };
+  /** With --half-baseline: that net on one tower. */
+  half?: Omit<RunResult, 'run'> & { net: string; speedup: number };
 }
 
 /** The config file with the command line's overrides applied, validated again as a whole. */
@@ -75,6 +79,15 @@ export async function runMain(o: MainOptions): Promise<number> {
   const net = buildNet(config.net);
   planSplit(net, devices.length);
   if (o.baseline) planSplit(net, 1);
+  // The paper's other baseline: another net (half the kernels, one column) with this run's recipe and data.
+  const half = o.halfBaseline ? parseConfig({ ...config, net: loadConfig(o.halfBaseline).net }) : undefined;
+  if (half) {
+    const h = buildNet(half.net);
+    planSplit(h, 1);
+    if (h.inputShape.join('×') !== net.inputShape.join('×') || half.net.classes !== config.net.classes) {
+      throw new ConfigError('--half-baseline', `${o.halfBaseline}'s net takes ${h.inputShape.join('×')} images and ${half.net.classes} classes; this run's ${net.inputShape.join('×')} and ${config.net.classes}`);
+    }
+  }
   const resume = o.resume ? readCheckpoint(o.resume) : undefined;
   if (resume && JSON.stringify(resume.config.net) !== JSON.stringify(config.net)) {
     throw new ConfigError('--resume', `${o.resume} holds a checkpoint of a different net (net "${resume.config.net.name}"); resume with the config it was made with`);
@@ -124,21 +137,23 @@ export async function runMain(o: MainOptions): Promise<number> {
   const common = { config, data, backend: o.backend, gpu, steps, log, stepLog, onStep, onEval, onTick, onReady, ...(resume ? { resume } : {}) };
   let split: RunResult;
   let base: RunResult | undefined;
+  let halfRun: RunResult | undefined;
   try {
     split = await train({ ...common, devices, run: 'split', checkpoint: { dir: out, every } });
     if (o.baseline) base = await train({ ...common, devices: [devices[0]!], run: 'baseline', checkpoint: { dir: join(out, 'baseline'), every } });
+    if (half) halfRun = await train({ ...common, config: half, resume: undefined, devices: [devices[0]!], run: 'half', checkpoint: { dir: join(out, 'half'), every } });
   } finally {
     progress?.stop();
   }
   const strip = ({ run: _run, ...r }: RunResult) => r;
-  const result: MainResult = { ...strip(split), data: { name: source.name, train: source.train.count, test: source.test.count, skipped: source.skipped.length }, ...(base ? { baseline: { ...strip(base), speedup: split.images_per_sec / base.images_per_sec } } : {}) };
+  const result: MainResult = { ...strip(split), data: { name: source.name, train: source.train.count, test: source.test.count, skipped: source.skipped.length }, ...(base ? { baseline: { ...strip(base), speedup: split.images_per_sec / base.images_per_sec } } : {}), ...(halfRun ? { half: { ...strip(halfRun), net: half!.net.name, speedup: split.images_per_sec / halfRun.images_per_sec } } : {}) };
   writeAtomic(join(out, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
   log.info({ out }, `run directory: ${out}`);
-  process.stdout.write(o.json ? `${JSON.stringify(result)}\n` : formatResult(split, base));
+  process.stdout.write(o.json ? `${JSON.stringify(result)}\n` : formatResult(split, base, halfRun));
   return 0;
 }
 
-function formatResult(split: RunResult, base?: RunResult): string {
+function formatResult(split: RunResult, base?: RunResult, half?: RunResult): string {
   const row = (r: RunResult): string =>
     `${r.run.padEnd(9)} ${String(r.towers).padStart(2)} tower${r.towers > 1 ? 's' : ' '}  ${r.steps} steps of ${r.batch}  ${r.images_per_sec.toFixed(1).padStart(8)} images/s  final loss ${r.final_loss.toFixed(4)}  top-1 error ${(r.top1_error * 100).toFixed(2)}%  top-5 error ${(r.top5_error * 100).toFixed(2)}%${r.crops > 1 ? ` (${r.crops} crops)` : ''}  (${r.device})`;
   const lines = [row(split)];
@@ -146,5 +161,6 @@ function formatResult(split: RunResult, base?: RunResult): string {
     lines.push(row(base));
     lines.push(`speedup (split / single-tower images/s): ${(split.images_per_sec / base.images_per_sec).toFixed(2)}×`);
   }
+  if (half) lines.push(row(half), `split / half-kernel images/s: ${(split.images_per_sec / half.images_per_sec).toFixed(2)}×`);
   return `${lines.join('\n')}\n`;
 }
