@@ -9,6 +9,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { positive } from './args.js';
 import { makeLogger } from './log.js';
 import { runMain, type MainOptions } from './main.js';
+import { writeReport } from './report/index.js';
 import { formatSummary, summarize } from './summary.js';
 
 const devices = (v: string): string[] => {
@@ -41,6 +42,14 @@ program
   .option('--quiet', 'warnings and errors only, no progress bars')
   .action(async (o: MainOptions) => {
     process.exitCode = await runMain(o);
+  });
+
+program
+  .command('report')
+  .description('(re)build <run-dir>/report.html from the run directory: curves, speed, time per tower, the net, the config')
+  .argument('<run-dir>', 'a run directory (what --out named)')
+  .action(async (dir: string) => {
+    process.stdout.write(`${await writeReport(dir)}\n`);
   });
 
 program

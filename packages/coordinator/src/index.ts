@@ -7,3 +7,5 @@ export { averageViews, type EvalResult, evaluate, rankOf, softmaxRows } from './
 export { Schedule, type ScheduleState } from './schedule.js';
 export * from './data/index.js';
 export { type Checkpoint, readCheckpoint, writeCheckpoint } from './checkpoint.js';
+export * from './export/index.js';
+export { ReportError, writeReport } from './report/index.js';

@@ -11,6 +11,7 @@ import { openData } from './data/index.js';
 import { makeLogger } from './log.js';
 import type { Session } from './session.js';
 import { Progress } from './progress.js';
+import { writeReport } from './report/index.js';
 import { type RunResult, stepsFor, type Tick, train } from './train.js';
 
 export interface MainOptions {
@@ -148,7 +149,8 @@ export async function runMain(o: MainOptions): Promise<number> {
   const strip = ({ run: _run, ...r }: RunResult) => r;
   const result: MainResult = { ...strip(split), data: { name: source.name, train: source.train.count, test: source.test.count, skipped: source.skipped.length }, ...(base ? { baseline: { ...strip(base), speedup: split.images_per_sec / base.images_per_sec } } : {}), ...(halfRun ? { half: { ...strip(halfRun), net: half!.net.name, speedup: split.images_per_sec / halfRun.images_per_sec } } : {}) };
   writeAtomic(join(out, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
-  log.info({ out }, `run directory: ${out}`);
+  const report = await writeReport(out);
+  log.info({ out, report }, `run directory: ${out} (open ${report})`);
   process.stdout.write(o.json ? `${JSON.stringify(result)}\n` : formatResult(split, base, halfRun));
   return 0;
 }
