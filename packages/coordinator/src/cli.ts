@@ -9,6 +9,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { positive } from './args.js';
 import { makeLogger } from './log.js';
 import { runMain, type MainOptions } from './main.js';
+import { EXPORT_FORMATS, type ExportFormat, exportCommand, predictCommand } from './export/index.js';
 import { writeReport } from './report/index.js';
 import { formatSummary, summarize } from './summary.js';
 
@@ -42,6 +43,29 @@ program
   .option('--quiet', 'warnings and errors only, no progress bars')
   .action(async (o: MainOptions) => {
     process.exitCode = await runMain(o);
+  });
+
+program
+  .command('export')
+  .description('merge a run\'s tower slices into one single-tower model: a TF.js LayersModel or a safetensors file')
+  .argument('<run-dir>', 'a run directory (its checkpoint.bin)')
+  .addOption(new Option('--format <format>', 'tfjs: model.json + weights for tf.loadLayersModel; safetensors: one file for PyTorch/NumPy').choices(EXPORT_FORMATS).default('tfjs'))
+  .requiredOption('--out <dir>', 'where to write the model')
+  .option('--data <path>', 'the dataset root the run was given with --data (for class names and preprocessing)')
+  .action(async (runDir: string, o: { format: ExportFormat; out: string; data?: string }) => {
+    process.stdout.write(`${await exportCommand({ runDir, ...o })}\n`);
+  });
+
+program
+  .command('predict')
+  .description('the top classes of each image, from an exported tfjs model')
+  .requiredOption('--model <dir>', 'a directory written by `coordinator export --format tfjs`')
+  .option('--top <n>', 'how many classes to show', positive('--top'), 5)
+  .option('--json', 'print JSON')
+  .argument('<images...>', 'image files (JPEG, PNG, ...)')
+  .action(async (images: string[], o: { model: string; top: number; json?: boolean }) => {
+    const text = await predictCommand({ ...o, images });
+    process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
   });
 
 program

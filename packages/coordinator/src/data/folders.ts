@@ -238,7 +238,7 @@ function publish(tmp: string, dir: string): void {
 
 // ─── Decoding ────────────────────────────────────────────────────────────────────────────────────────────
 
-type Decoded = { pixels: Buffer } | { error: string };
+export type Decoded = { pixels: Buffer } | { error: string };
 
 /** Decodes the entries a few at a time, appending each image's record to `out` in entry order. */
 async function decodeSplit(entries: Entry[], size: number, out: string, report: (b: BadInput) => void, log?: (msg: string) => void): Promise<SplitIndex> {
@@ -248,7 +248,7 @@ async function decodeSplit(entries: Entry[], size: number, out: string, report: 
   const progressEvery = Math.max(1000, Math.ceil(entries.length / 20));
   let started = 0;
   const startNext = () => {
-    if (started < entries.length) inFlight.push(decode(entries[started++]!.path, size));
+    if (started < entries.length) inFlight.push(decodeImage(entries[started++]!.path, size));
   };
   for (let k = 0; k < limit; k++) startNext();
   const handle = await open(out, 'w');
@@ -273,18 +273,22 @@ async function decodeSplit(entries: Entry[], size: number, out: string, report: 
   return index;
 }
 
-/** One image as size × size × 3 uint8 RGB: short side to `size`, centre square; never rejects. */
-async function decode(file: string, size: number): Promise<Decoded> {
+/**
+ * One image as size × size × channels uint8, RGB (3) or grey (1): short side to `size`, centre square; never
+ * rejects. The cache's records are decoded with channels 3; `predict` decodes with this same function, so a
+ * user's image reaches the net as a training image did.
+ */
+export async function decodeImage(file: string, size: number, channels: 1 | 3 = 3): Promise<Decoded> {
   try {
     const { data, info } = await sharp(file, { failOn: 'error' })
       .autoOrient()
       .resize(size, size, { fit: 'cover', position: 'centre' })
       .flatten()
-      .toColourspace('srgb')
+      .toColourspace(channels === 1 ? 'b-w' : 'srgb')
       .raw()
       .toBuffer({ resolveWithObject: true });
-    if (info.width !== size || info.height !== size || info.channels !== 3 || data.length !== size * size * 3) {
-      return { error: `decoded to ${info.width}×${info.height}×${info.channels} (${data.length} bytes), expected ${size}×${size}×3` };
+    if (info.width !== size || info.height !== size || info.channels !== channels || data.length !== size * size * channels) {
+      return { error: `decoded to ${info.width}×${info.height}×${info.channels} (${data.length} bytes), expected ${size}×${size}×${channels}` };
     }
     return { pixels: data };
   } catch (err) {
