@@ -65,7 +65,7 @@ program
   .argument('<images...>', 'image files (JPEG, PNG, ...)')
   .action(async (images: string[], o: { model: string; top: number; json?: boolean }) => {
     const text = await predictCommand({ ...o, images });
-    process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+    process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
   });
 
 program
