@@ -11,7 +11,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { centreView, exportCommand, openData, type Prediction, predictCommand, readBatch, RecordReader, render, Session, softmaxRows, writeCheckpoint } from '@alexnet/coordinator';
+import { centreView, exportCommand, imageBatch, openData, preprocessOf, type Prediction, predictCommand, readBatch, RecordReader, render, Session, softmaxRows, writeCheckpoint } from '@alexnet/coordinator';
 import { DataError, initBackend, loadConfig } from '@alexnet/core';
 import { pino } from 'pino';
 import sharp from 'sharp';
@@ -121,6 +121,38 @@ describe('predict', () => {
   it('refuses a directory that is not a tfjs export, naming what is missing', async () => {
     const err = await predictCommand({ model: dir, images: files }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DataError);
-    expect((err as DataError).message).toContain(join(dir, 'preprocess.json'));
+    expect((err as DataError).message).toContain(join(dir, 'model.json'));
+  });
+});
+
+describe('predict\'s preprocessing on images larger than the input (folders, mean image)', () => {
+  it('gives exactly the evaluation pipeline\'s centre view of each image', async () => {
+    // non-square JPEG and PNG files in a val folder: stored at 20×20 (short side resized, centre square),
+    // the net's input 16×16, the mean image subtracted and the spread divided out
+    const flowers = join(dir, 'flowers');
+    for (const split of ['train', 'val']) {
+      for (const [k, name] of ['rose', 'iris'].entries()) {
+        mkdirSync(join(flowers, split, name), { recursive: true });
+        for (let n = 0; n < 3; n++) {
+          const [w, h] = n === 0 ? [37, 23] : n === 1 ? [22, 31] : [26, 26];
+          const px = Buffer.alloc(w * h * 3);
+          for (let p = 0; p < px.length; p++) px[p] = (p * (7 + 13 * k + n) + Math.floor(p / (w * 3)) * 31) % 251;
+          const img = sharp(px, { raw: { width: w, height: h, channels: 3 } });
+          await (n % 2 ? img.png() : img.jpeg({ quality: 90 })).toFile(join(flowers, split, name, `${n}.${n % 2 ? 'png' : 'jpg'}`));
+        }
+      }
+    }
+    // in the val store's order: classes sorted (iris, rose), then file names
+    const images = ['iris', 'rose'].flatMap((c) => ['0.jpg', '1.png', '2.jpg'].map((f) => join(flowers, 'val', c, f)));
+    const base = loadConfig(join(root, 'test/fixtures/images.yaml'));
+    const net = { ...base.net, classes: 2, layers: base.net.layers.map((l) => (l.name === 'fc5' ? { ...l, units: 2 } : l)) };
+    const folders = { ...base, net, data: { ...base.data, dataset: 'folders' as const, train: join(flowers, 'train'), val: join(flowers, 'val'), size: 20, cache: join(dir, 'cache'), stats_images: 100, normalize: { mean: 'image' as const, std: true } } };
+    const d = await openData(folders);
+    expect(d.spec.stored).toEqual([20, 20, 3]);
+    const mine = await imageBatch(preprocessOf(d), images);
+    const theirs = readBatch(d, 'test', [0, 1, 2, 3, 4, 5], 'centre').images;
+    let worst = 0;
+    for (let i = 0; i < theirs.length; i++) worst = Math.max(worst, Math.abs(mine[i]! - theirs[i]!));
+    expect(worst).toBeLessThan(1e-5);
   });
 });

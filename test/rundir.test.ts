@@ -4,7 +4,7 @@
  * checkpoint and the result; on a terminal, a progress bar per epoch; with --quiet, nothing but the result.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readCheckpoint } from '@alexnet/coordinator';
@@ -32,9 +32,10 @@ describe('the run directory', () => {
     for (const s of steps) {
       expect(s.busy_ms).toHaveLength(2);
       expect(s.waiting_ms).toHaveLength(2);
-      expect(Math.min(...s.waiting_ms)).toBe(0);
-      expect(Math.max(...s.busy_ms) + s.exchange_ms).toBeCloseTo(s.step_ms, 6);
+      // each tower computed for part of the step, and not the whole of it: the rest is exchange or waiting
       expect(s.busy_ms.every((b: number) => b > 0 && b < s.step_ms)).toBe(true);
+      expect(s.exchange_ms).toBeGreaterThan(0);
+      expect(s.exchange_ms).toBeLessThan(s.step_ms);
     }
     const log = readFileSync(join(dir, 'log.jsonl'), 'utf8');
     expect(log).toMatch(/"msg":"starting"/);
@@ -53,15 +54,36 @@ describe('the run directory', () => {
     for (const d of ['baseline', 'half']) expect(readCheckpoint(join(out, d)).config.net.name).toBe(d === 'half' ? 'tiny-half' : 'tiny');
   });
 
+  it('resuming into the run directory keeps each run\'s metrics up to its checkpoint; a directory in use is refused', async () => {
+    const a = mkdtempSync(join(tmpdir(), 'alexnet-resume-a-'));
+    const b = mkdtempSync(join(tmpdir(), 'alexnet-resume-b-'));
+    const args = ['--config', fixture('tiny.yaml'), '--gpus', '0,1', '--backend', 'wasm', '--quiet'];
+    expect((await runCli([...args, '--steps', '8', '--out', a])).code).toBe(0);
+    expect((await runCli([...args, '--steps', '12', '--out', b])).code).toBe(0);
+    // b "crashed" after its step-8 checkpoint: its metrics run to 12, its checkpoint is at 8
+    copyFileSync(join(a, 'checkpoint.bin'), join(b, 'checkpoint.bin'));
+    const r = await runCli([...args, '--steps', '12', '--resume', b, '--out', b]);
+    expect(r.code, r.stderr).toBe(0);
+    const steps = readFileSync(join(b, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.kind === 'step').map((l) => l.step);
+    expect(steps).toEqual(Array.from({ length: 12 }, (_, i) => i + 1)); // not 1..12 then 9..12 again
+    writeFileSync(join(b, '.lock'), String(process.pid)); // a live process holds it
+    const busy = await runCli([...args, '--steps', '12', '--out', b]);
+    expect(busy.code).toBe(1);
+    expect(busy.stderr).toMatch(new RegExp(`coordinator: --out: ${b} is in use by another run \\(pid ${process.pid}\\)`));
+  });
+
   it('shows a progress bar per epoch on a terminal, with evaluations printed above it', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'alexnet-tty-'));
     const cmd = [process.execPath, cli, '--config', fixture('tiny.yaml'), '--gpus', '0,1', '--backend', 'wasm', '--steps', '16'].map((a) => `'${a}'`).join(' ');
     // `script` (util-linux) gives the run a pseudo-terminal, as a person's shell would
     const screen = execFileSync('script', ['-qec', cmd, '/dev/null'], { cwd, encoding: 'utf8', timeout: 120_000 });
     const text = screen.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, ''); // eslint-disable-line no-control-regex
-    expect(text).toMatch(/split +epoch 1\/2 \|[=-]+\| 8\/8 steps {2}loss \d+\.\d{4} {2}acc \d+\.\d% {2}[\d.]+ img\/s {2}ETA/);
-    expect(text).toMatch(/split +epoch 2\/2 \|=+\| 8\/8 steps/);
+    // the live bar, then one line per finished epoch
+    expect(text).toMatch(/split +epoch 1\/2 \|[=-]+\| \d\/8 steps {2}loss \d+\.\d{4} {2}acc \d+\.\d% {2}[\d.-]+ img\/s {2}ETA/);
+    expect(text).toMatch(/split +epoch 1\/2 {2}8\/8 steps {2}loss \d+\.\d{4} {2}acc \d+\.\d% {2}[\d.]+ img\/s\r?\n/);
+    expect(text).toMatch(/split +epoch 2\/2 {2}8\/8 steps/);
     expect(text).toMatch(/INFO: split eval at step 8: top-1 error/);
+    expect(text).toMatch(/INFO: run directory: .*runs\/\d{8}-\d{6}-tiny \(open .*report\.html\)/); // the last line is not lost
     expect(text).not.toMatch(/split step \d+\/16/); // per-window step lines go to the log file, the bar shows them
   });
 });

@@ -3,6 +3,9 @@
  * The CLI users run. Tiny by design: parse, build, run; everything else lives in the modules it calls.
  *   coordinator --gpus 0,1 --config configs/alexnet.yaml [--baseline] [--json]
  *   coordinator summary --config configs/alexnet.yaml [--json]
+ *   coordinator report RUN_DIR
+ *   coordinator export RUN_DIR --format tfjs|safetensors --out DIR
+ *   coordinator predict --model DIR IMAGE...
  */
 import { AlexnetError, BACKENDS, buildNet, loadConfig, planSplit } from '@alexnet/core';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -97,8 +100,11 @@ program.parseAsync().catch((e: unknown) => {
   } else if (typeof sys?.code === 'string' && typeof sys.syscall === 'string') {
     // the file system or the OS said no (a full disk, a read-only directory): its message names the path
     process.stderr.write(`coordinator: ${sys.message}\n`);
-  } else {
+  } else if (process.argv.includes('--verbose')) {
     log.fatal(e as Error);
+  } else {
+    // not one of ours: one line, and the stack for a bug report on request
+    process.stderr.write(`coordinator: unexpected error: ${(e as Error)?.message ?? String(e)} (run with --verbose for the stack)\n`);
   }
   process.exit(1);
 });

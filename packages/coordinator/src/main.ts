@@ -2,11 +2,12 @@
  * The main job: the split run, optionally the single-tower baseline on the same config and seed, and the
  * comparison. Bad configs are refused here, before any tower process starts.
  */
-import { appendFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { pino } from 'pino';
 import { type BackendChoice, buildNet, type Config, ConfigError, loadConfig, parseConfig, planSplit } from '@alexnet/core';
-import { readCheckpoint } from './checkpoint.js';
+import { CHECKPOINT_FILE, type Checkpoint, readCheckpoint } from './checkpoint.js';
+import { writeAtomic } from './atomic.js';
 import { openData } from './data/index.js';
 import { makeLogger } from './log.js';
 import type { Session } from './session.js';
@@ -30,7 +31,7 @@ export interface MainOptions {
   quiet?: boolean;
   /** Also run this config's net (the paper's half-kernel one-GPU net) on one tower, with this run's training and data settings. */
   halfBaseline?: string;
-  /** Write `<out>/checkpoint.bin` every this many steps (and at the end). Needs --out. */
+  /** Also write `<out>/checkpoint.bin` every this many steps (it is always written at the end). */
   checkpointEvery?: number;
   /** Continue the run whose checkpoint is in this directory. */
   resume?: string;
@@ -52,10 +53,6 @@ export function resolveConfig(o: Pick<MainOptions, 'config' | 'seed' | 'batch'>)
   return parseConfig({ ...c, train: { ...c.train, ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.batch ? { batch: o.batch } : {}) } });
 }
 
-const writeAtomic = (path: string, text: string): void => {
-  writeFileSync(`${path}.tmp`, text);
-  renameSync(`${path}.tmp`, path);
-};
 
 /** `runs/<date>-<time>-<config file name>`, the default run directory, created (`-2`, `-3`… if taken). */
 export function makeRunDir(configFile: string, now = new Date()): string {
@@ -102,6 +99,77 @@ export async function runMain(o: MainOptions): Promise<number> {
   }
   const out = o.out ?? makeRunDir(o.config);
   mkdirSync(out, { recursive: true });
+  const unlock = lockRunDir(out);
+  let started = false;
+  try {
+    return await inRunDir(o, out, config, devices, half, resume, () => (started = true));
+  } catch (e) {
+    // a run refused before it trained leaves no directory behind (unless the user named it)
+    if (!started && !o.out) rmSync(out, { recursive: true, force: true });
+    throw e;
+  } finally {
+    unlock();
+  }
+}
+
+/** One run per run directory at a time: `<out>/.lock` holds the pid of the run using it. */
+function lockRunDir(out: string): () => void {
+  const lock = join(out, '.lock');
+  for (;;) {
+    try {
+      writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const pid = Number(readFileSync(lock, 'utf8'));
+      if (pid > 0 && isAlive(pid)) throw new ConfigError('--out', `${out} is in use by another run (pid ${pid}); give another --out`);
+      rmSync(lock, { force: true }); // left by a run that died
+    }
+  }
+  const unlock = (): void => rmSync(lock, { force: true });
+  process.once('exit', unlock);
+  return () => {
+    unlock();
+    process.off('exit', unlock);
+  };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * `metrics.jsonl` for this run: a fresh run starts it empty; a resumed one keeps each run's lines up to the
+ * step its checkpoint holds, so the curves do not repeat the steps trained again.
+ */
+function startMetrics(file: string, resumed: ReadonlyMap<string, number> | undefined): void {
+  if (!resumed || !existsSync(file)) return writeFileSync(file, '');
+  const keep = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => {
+      try {
+        const m = JSON.parse(line) as { run?: string; step?: number };
+        return typeof m.step === 'number' && m.step <= (resumed.get(m.run ?? '') ?? 0);
+      } catch {
+        return false;
+      }
+    });
+  writeAtomic(file, keep.map((l) => `${l}\n`).join(''));
+}
+
+/** A run's own checkpoint inside the resumed run directory (`baseline/`, `half/`), if it has one. */
+function resumeFor(dir: string | undefined, run: string, net: Config['net']): Checkpoint | undefined {
+  if (!dir || !existsSync(join(dir, run, CHECKPOINT_FILE))) return undefined;
+  const c = readCheckpoint(join(dir, run));
+  return JSON.stringify(c.config.net) === JSON.stringify(net) ? c : undefined;
+}
+
+async function inRunDir(o: MainOptions, out: string, config: Config, devices: string[], half: Config | undefined, resume: Checkpoint | undefined, onStart: () => void): Promise<number> {
   // On a terminal: progress bars, with log lines printed above them; else (or --json, --quiet) JSON lines.
   const progress = !o.json && !o.quiet && process.stderr.isTTY ? new Progress(config.train.batch) : undefined;
   const logFile = join(out, 'log.jsonl');
@@ -116,10 +184,13 @@ export async function runMain(o: MainOptions): Promise<number> {
   const { source } = data;
   if (source.skipped.length > 0) log.warn({ skipped: source.skipped.length }, `${source.skipped.length} bad input(s) skipped (data.on_bad: skip)`);
   const steps = stepsFor(config, source.train.count, o.steps, o.epochs);
+  if (resume && resume.step >= steps) throw new ConfigError('--steps', `the checkpoint is at step ${resume.step} already; ask for more steps than that`);
   const gpu = o.backend === 'auto' || o.backend === 'tensorflow';
+  const resumes = { split: resume, baseline: o.baseline ? resumeFor(o.resume, 'baseline', config.net) : undefined, half: half ? resumeFor(o.resume, 'half', half.net) : undefined };
   writeAtomic(join(out, 'config.resolved.json'), `${JSON.stringify(config, null, 2)}\n`);
-  const onStep = (m: object): void => appendFileSync(join(out, 'metrics.jsonl'), `${JSON.stringify(m)}\n`);
-  const onEval = onStep;
+  const metrics = join(out, 'metrics.jsonl');
+  startMetrics(metrics, resume ? new Map(Object.entries(resumes).map(([run, c]) => [run, c?.step ?? 0])) : undefined);
+  const onStep = (m: object): void => appendFileSync(metrics, `${JSON.stringify(m)}\n`);
   const onTick = progress ? (t: Tick) => progress.tick(t) : undefined;
   let told = false;
   const onReady = (s: Session): void => {
@@ -128,21 +199,26 @@ export async function runMain(o: MainOptions): Promise<number> {
     const cpu = s.readies.filter((r) => !r.gpu);
     if (gpu && cpu.length > 0) {
       const r = cpu[0]!;
-      process.stderr.write(`No GPU: ${r.fallback ?? 'no GPU backend loaded'}. Training on CPU with ${r.device}, one tower process per listed id (${devices.join(', ')}).\n`);
+      log.warn(`No GPU: ${r.fallback ?? 'no GPU backend loaded'}. Training on CPU with ${r.device}, one tower process per listed id (${devices.join(', ')}).`);
     }
   };
   log.info({ config: o.config, out, towers: devices.length, steps, batch: config.train.batch, dataset: source.name, train: source.train.count, test: source.test.count, skipped: source.skipped.length }, 'starting');
-  if (resume && resume.step >= steps) throw new ConfigError('--steps', `the checkpoint is at step ${resume.step} already; ask for more steps than that`);
-  // Checkpoints: every --checkpoint-every steps, and always at the end (the baseline's in baseline/).
+  onStart();
+  // Checkpoints: every --checkpoint-every steps, and always at the end (the baseline's in baseline/, the
+  // half-kernel net's in half/); a resumed run's baselines continue from theirs when it has them.
   const every = o.checkpointEvery ?? Number.POSITIVE_INFINITY;
-  const common = { config, data, backend: o.backend, gpu, steps, log, stepLog, onStep, onEval, onTick, onReady, ...(resume ? { resume } : {}) };
+  const common = { config, data, backend: o.backend, gpu, steps, log, stepLog, onStep, onEval: onStep, onTick, onReady };
+  const run = (name: 'split' | 'baseline' | 'half', c: Config, on: string[], dir: string): Promise<RunResult> => {
+    const from = resumes[name];
+    return train({ ...common, config: c, devices: on, run: name, checkpoint: { dir, every }, ...(from && from.step < steps ? { resume: from } : {}) });
+  };
   let split: RunResult;
   let base: RunResult | undefined;
   let halfRun: RunResult | undefined;
   try {
-    split = await train({ ...common, devices, run: 'split', checkpoint: { dir: out, every } });
-    if (o.baseline) base = await train({ ...common, devices: [devices[0]!], run: 'baseline', checkpoint: { dir: join(out, 'baseline'), every } });
-    if (half) halfRun = await train({ ...common, config: half, resume: undefined, devices: [devices[0]!], run: 'half', checkpoint: { dir: join(out, 'half'), every } });
+    split = await run('split', config, devices, out);
+    if (o.baseline) base = await run('baseline', config, [devices[0]!], join(out, 'baseline'));
+    if (half) halfRun = await run('half', half, [devices[0]!], join(out, 'half'));
   } finally {
     progress?.stop();
   }

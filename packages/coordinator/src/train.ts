@@ -22,7 +22,7 @@ export interface TrainOptions {
   log: Logger;
   /** Where the per-window step lines go (default: `log`). */
   stepLog?: Logger;
-  /** `split` or `baseline`, to tell the runs apart in logs and metrics. */
+  /** `split`, `baseline` or `half`, to tell the runs apart in logs and metrics. */
   run: string;
   onStep?: (m: StepMetrics) => void;
   onEval?: (m: EvalMetrics) => void;
@@ -51,7 +51,10 @@ export interface StepMetrics {
   step_ms: number;
   /** Per tower: time spent computing (handling requests) per step. */
   busy_ms: number[];
-  /** Step time during which even the busiest tower was not computing: data on the wire or at the coordinator. */
+  /**
+   * Step time during which even the busiest tower was not computing, less the wait for data: activations
+   * and gradients on the wire or at the coordinator (with one tower: the coordinator's own work).
+   */
   exchange_ms: number;
   /** Per tower: the busiest tower's busy time minus its own (load imbalance). */
   waiting_ms: number[];
@@ -60,9 +63,7 @@ export interface StepMetrics {
 /** Every step, for progress bars. */
 export interface Tick {
   run: string;
-  /** Steps done, of `steps`; epoch (1-based) of `epochs`, `inEpoch` of `perEpoch` steps done in it. */
-  step: number;
-  steps: number;
+  /** The epoch (1-based) of `epochs`, and `inEpoch` of its `perEpoch` steps done. */
   epoch: number;
   epochs: number;
   inEpoch: number;
@@ -76,7 +77,7 @@ export interface EvalMetrics extends EvalResult {
   run: string;
   kind: 'eval';
   step: number;
-  /** Epochs done (fractional for the final report of a run stopped mid-epoch). */
+  /** 1-based: the epoch of the last step trained before it (as in step lines). */
   epoch: number;
   /** The rate the last step trained with (before this evaluation's effect on the schedule). */
   lr: number;
@@ -178,7 +179,8 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
       evalSeconds += took / 1000;
       windowStart += took; // images/s counts training time only
       last = { ...r, step: done };
-      const m: EvalMetrics = { run: opts.run, kind: 'eval', step: done, epoch: done / perEpoch, lr: schedule.lr(Math.floor((done - 1) / perEpoch)), ...r };
+      const epoch = Math.floor((done - 1) / perEpoch); // the epoch of the last step trained (0-based)
+      const m: EvalMetrics = { run: opts.run, kind: 'eval', step: done, epoch: epoch + 1, lr: schedule.lr(epoch), ...r };
       log.info(m, `${opts.run} eval at step ${done}: top-1 error ${(r.top1_error * 100).toFixed(2)}%, top-5 ${(r.top5_error * 100).toFixed(2)}% (${r.crops} crop${r.crops > 1 ? 's' : ''})`);
       opts.onEval?.(m);
       // The final report of a run stopped mid-epoch is not observed: a run resumed from its checkpoint must
@@ -214,8 +216,6 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
       const inEpoch = step - epoch * perEpoch + 1;
       opts.onTick?.({
         run: opts.run,
-        step: step + 1,
-        steps: opts.steps,
         epoch: epoch + 1,
         epochs: Math.ceil(opts.steps / perEpoch),
         inEpoch,
@@ -241,7 +241,7 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
           data_wait_ms: windowWait / windowSteps,
           step_ms: stepMs,
           busy_ms: busy,
-          exchange_ms: Math.max(0, stepMs - most),
+          exchange_ms: Math.max(0, stepMs - most - windowWait / windowSteps),
           waiting_ms: busy.map((b) => most - b),
         };
         (opts.stepLog ?? log).info(m, `${opts.run} step ${m.step}/${opts.steps}`);
@@ -255,7 +255,11 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
       }
       // the end of every `eval.every`-th epoch: validation error, which the plateau schedule watches
       if (done % perEpoch === 0 && (done / perEpoch) % evalEvery === 0) await runEval(done, true);
-      if (opts.checkpoint && done % opts.checkpoint.every === 0 && done < opts.steps) await save(done);
+      if (opts.checkpoint && done % opts.checkpoint.every === 0 && done < opts.steps) {
+        const t = performance.now();
+        await save(done);
+        windowStart += performance.now() - t; // images/s and the time breakdown count training only
+      }
     }
     const trainSeconds = (performance.now() - t0) / 1000 - evalSeconds;
     if (last?.step !== opts.steps) await runEval(opts.steps, false);

@@ -238,7 +238,7 @@ function publish(tmp: string, dir: string): void {
 
 // ─── Decoding ────────────────────────────────────────────────────────────────────────────────────────────
 
-export type Decoded = { pixels: Buffer } | { error: string };
+type Decoded = { pixels: Buffer } | { error: string };
 
 /** Decodes the entries a few at a time, appending each image's record to `out` in entry order. */
 async function decodeSplit(entries: Entry[], size: number, out: string, report: (b: BadInput) => void, log?: (msg: string) => void): Promise<SplitIndex> {

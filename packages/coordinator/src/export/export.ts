@@ -8,11 +8,11 @@
  *   the preprocessing in it as a tensor and metadata.
  * Optimizer state (`@velocity`, `@m`, `@v` keys) is left out.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildNet, type Config, type Net } from '@alexnet/core';
 import { layersModel, type Param, paramOf, type Tensors } from './layers_model.js';
-import { type Preprocess, writePreprocess } from './preprocess.js';
+import { MEAN_FILE, PREPROCESS_FILE, type Preprocess, writePreprocess } from './preprocess.js';
 import { LAYOUT, SAFETENSORS_FILE, writeSafetensors } from './safetensors.js';
 import { saveLayersModel } from './tfjs_files.js';
 
@@ -23,8 +23,6 @@ export interface ExportOptions {
   format: ExportFormat;
   /** Directory to write into (created if missing). */
   out: string;
-  /** Class names, when there is no `preprocess` to take them from. */
-  classNames?: string[];
   /** How images become inputs (from the data set: preprocessOf(openData(config))); without it predict cannot run. */
   preprocess?: Preprocess;
 }
@@ -33,7 +31,7 @@ export interface ExportOptions {
 export async function exportModel(config: Config, tensors: Tensors, opts: ExportOptions): Promise<string[]> {
   const net = buildNet(config.net);
   mkdirSync(opts.out, { recursive: true });
-  const classNames = opts.classNames ?? opts.preprocess?.classNames;
+  const classNames = opts.preprocess?.classNames;
   if (opts.format === 'safetensors') {
     const file = join(opts.out, SAFETENSORS_FILE);
     writeSafetensors(file, safetensorsTensors(net, tensors, opts.preprocess), safetensorsMetadata(config, classNames, opts.preprocess));
@@ -43,7 +41,10 @@ export async function exportModel(config: Config, tensors: Tensors, opts: Export
   try {
     if (classNames) model.setUserDefinedMetadata({ classNames });
     const files = await saveLayersModel(model, opts.out);
-    return opts.preprocess ? [...files, ...writePreprocess(opts.out, opts.preprocess)] : files;
+    if (opts.preprocess) return [...files, ...writePreprocess(opts.out, opts.preprocess)];
+    // an older export's preprocessing in the same directory would belong to another model
+    for (const f of [PREPROCESS_FILE, MEAN_FILE]) rmSync(join(opts.out, f), { force: true });
+    return files;
   } finally {
     model.dispose();
   }

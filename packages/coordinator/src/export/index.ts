@@ -4,6 +4,6 @@ export { EXPORT_FORMATS, type ExportFormat, type ExportOptions, exportModel } fr
 export { blockDiagonal, channelMajorOrder, layersModel } from './layers_model.js';
 export { LocalResponseNormalization, type LrnLayerArgs } from './lrn_layer.js';
 export { type Prediction, predict } from './predict.js';
-export { type Preprocess, preprocessOf, readPreprocess } from './preprocess.js';
+export { imageBatch, type Preprocess, preprocessOf, readPreprocess } from './preprocess.js';
 export { LAYOUT as SAFETENSORS_LAYOUT, SAFETENSORS_FILE } from './safetensors.js';
 export { loadLayersModelFrom, MODEL_FILE } from './tfjs_files.js';

@@ -20,10 +20,11 @@ const CHUNK = 32;
 
 export async function predict(modelDir: string, images: string[], top = 5): Promise<Prediction[]> {
   if (images.length === 0) throw new AlexnetError('E_PREDICT', 'no images: give one or more image files');
-  const pre = readPreprocess(modelDir);
-  const inputs = await imageBatch(pre, images);
+  // the model first: a wrong directory is named as such, not as a model without its preprocessing
   const model = await loadLayersModelFrom(modelDir);
   try {
+    const pre = readPreprocess(modelDir);
+    const inputs = await imageBatch(pre, images);
     const want = [null, ...pre.input].join(',');
     if (model.inputs[0]!.shape.join(',') !== want) {
       throw new AlexnetError('E_PREDICT', `${modelDir}: the model takes [${model.inputs[0]!.shape.slice(1).join(', ')}] inputs, its preprocess.json makes [${pre.input.join(', ')}]`);

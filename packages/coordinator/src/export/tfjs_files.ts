@@ -58,6 +58,7 @@ function writeParts(file: string, parts: ArrayBuffer[]): void {
 /** The model saved in `dir` (model.json and the weight files its manifest lists). */
 export async function loadLayersModelFrom(dir: string): Promise<tf.LayersModel> {
   const file = join(dir, MODEL_FILE);
+  if (!existsSync(dir)) throw new DataError(dir, 'no such model directory');
   if (!existsSync(file)) throw new DataError(file, 'no such file: give the directory `coordinator export --format tfjs` wrote');
   let json: ModelJson;
   try {
@@ -65,6 +66,7 @@ export async function loadLayersModelFrom(dir: string): Promise<tf.LayersModel> 
   } catch (e) {
     throw new DataError(file, `not a model.json: ${(e as Error).message}`);
   }
+  if (!json.modelTopology || !Array.isArray(json.weightsManifest)) throw new DataError(file, 'not a TF.js LayersModel: no modelTopology or weightsManifest');
   const weightData = json.weightsManifest.flatMap((g) => g.paths.map((p) => readWeights(join(dir, p))));
   const weightSpecs = json.weightsManifest.flatMap((g) => g.weights);
   return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs, weightData, ...(json.userDefinedMetadata ? { userDefinedMetadata: json.userDefinedMetadata } : {}) }));

@@ -4,7 +4,8 @@
  * self-contained file: charts are SVG rendered when the report is written, the CSS is inline, and there
  * is no script and no external resource, so it opens offline.
  */
-import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { writeAtomic } from '../atomic.js';
 import { basename, join, resolve } from 'node:path';
 import { AlexnetError, type Config, parseConfig } from '@alexnet/core';
 import { Document, isMap, isScalar, visit } from 'yaml';
@@ -170,7 +171,6 @@ ${sections.join('\n')}
 </html>
 `;
   const path = join(dir, 'report.html');
-  writeFileSync(`${path}.tmp`, html);
-  renameSync(`${path}.tmp`, path);
+  writeAtomic(path, html);
   return path;
 }
