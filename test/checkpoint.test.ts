@@ -66,7 +66,7 @@ describe('checkpoints', () => {
     expect(maxDiff(a, b)).toBe(0);
     expect(maxDiff(a, stopped)).toBeGreaterThan(1e-4);
     // Resuming Adam's state under SGD is refused, naming what the checkpoint holds.
-    const wrong = await runCli(['--gpus', '0,1', ...base, '--steps', '12', '--resume', join(dir, 'adam-first')]);
+    const wrong = await runCli(['--gpus', '0,1', ...base, '--steps', '12', '--resume', join(dir, 'adam-first'), '--out', join(dir, 'wrong')]);
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toMatch(/no conv1\/weight@velocity: it holds adam state \(@m, @v\), this config's optimizer is sgd/);
   });
