@@ -106,38 +106,27 @@ export function errorChart(m: Metrics): Chart {
     { run: l.run, step: l.step, error: l.top5_error, metric: 'top-5' },
   ]);
   const percent = { format: '.0%' };
+  /** One panel of the pair: a line per run (and per metric) against the step, on a 0–100% axis. */
+  const panel = (title: string, values: object[], field: string, size: number, encoding: object) => ({
+    width: W,
+    height: H,
+    title,
+    data: { values },
+    mark: { type: 'line', point: { filled: true, size } },
+    encoding: { x: stepAxis(m), y: { field, type: 'quantitative', title: field, axis: percent, scale: { domain: [0, 1] } }, color, ...encoding },
+  });
   const panels = [];
   if (train.length > 0) {
-    panels.push({
-      width: W,
-      height: H,
-      title: 'training accuracy',
-      data: { values: train },
-      mark: { type: 'line', point: { filled: true, size: 36 } },
-      encoding: {
-        x: stepAxis(m),
-        y: { field: 'accuracy', type: 'quantitative', title: 'accuracy', axis: percent, scale: { domain: [0, 1] } },
-        color,
-        tooltip: [{ field: 'run' }, { field: 'step' }, { field: 'accuracy', format: '.2%' }],
-      },
-    });
+    panels.push(panel('training accuracy', train, 'accuracy', 36, { tooltip: [{ field: 'run' }, { field: 'step' }, { field: 'accuracy', format: '.2%' }] }));
   }
   if (val.length > 0) {
-    panels.push({
-      width: W,
-      height: H,
-      title: 'validation error',
-      data: { values: val },
-      mark: { type: 'line', point: { filled: true, size: 70 } },
-      encoding: {
-        x: stepAxis(m),
-        y: { field: 'error', type: 'quantitative', title: 'error', axis: percent, scale: { domain: [0, 1] } },
-        color,
+    panels.push(
+      panel('validation error', val, 'error', 70, {
         strokeDash: { field: 'metric', type: 'nominal', title: 'error', scale: { domain: ['top-1', 'top-5'], range: [[1, 0], [5, 3]] } },
         shape: { field: 'metric', type: 'nominal', title: 'error', scale: { domain: ['top-1', 'top-5'], range: ['circle', 'square'] } },
         tooltip: [{ field: 'run' }, { field: 'metric' }, { field: 'step' }, { field: 'error', format: '.2%' }],
-      },
-    });
+      }),
+    );
   }
   return { ...chart, spec: { config: CONFIG, hconcat: panels, resolve: { scale: { color: 'shared' } } } as TopLevelSpec };
 }
