@@ -1,13 +1,15 @@
 /**
  * A tower dies mid-run: the coordinator must notice within seconds, stop the other towers, exit non-zero
- * naming the dead tower and how it died, and leave no process behind.
+ * naming the dead tower and how it died, and leave no process behind. With --max-restarts it starts the
+ * towers again and resumes from the last checkpoint, and the run ends where an uninterrupted one does.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readCheckpoint } from '@alexnet/coordinator';
 import { describe, expect, it } from 'vitest';
-import { alive, childrenOf, cli, fixture, root } from './helpers.js';
+import { alive, childrenOf, cli, fixture, maxDiff, root, runCli } from './helpers.js';
 
 describe('a tower killed mid-run', () => {
   it('stops the run, names the tower, leaves no process behind', async () => {
@@ -43,5 +45,45 @@ describe('a tower killed mid-run', () => {
     // No orphans: give the kernel a moment to reap, then every tower must be gone.
     await new Promise((r) => setTimeout(r, 500));
     for (const t of towers) expect(alive(t.pid), `tower pid ${t.pid}`).toBe(false);
+  });
+
+  it('with --max-restarts: killed three times at random steps, the run finishes with the weights of an uninterrupted one', async () => {
+    const steps = 120;
+    const args = ['--gpus', '0,1', '--config', fixture('tiny.yaml'), '--steps', String(steps), '--backend', 'wasm', '--checkpoint-every', '10'];
+    const whole = mkdtempSync(join(tmpdir(), 'alexnet-whole-'));
+    expect((await runCli([...args, '--out', whole])).code).toBe(0);
+
+    const out = mkdtempSync(join(tmpdir(), 'alexnet-restarts-'));
+    const child = spawn(process.execPath, [cli, ...args, '--out', out, '--max-restarts', '5'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    let step = 0;
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      for (const m of String(d).matchAll(/"kind":"step","run":"split","step":(\d+)/g)) step = Number(m[1]);
+    });
+    const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
+    const kills: number[] = [];
+    for (const [lo, hi] of [[8, 35], [45, 70], [80, 105]] as const) {
+      const at = lo + Math.floor(Math.random() * (hi - lo));
+      while (step < at) await new Promise((r) => setTimeout(r, 5));
+      const towers = childrenOf(child.pid!).filter((t) => / --index \d /.test(t.cmd));
+      expect(towers).toHaveLength(2);
+      process.kill(towers[Math.floor(Math.random() * 2)]!.pid, 'SIGKILL');
+      kills.push(step);
+      // wait for the restart before the next kill
+      while (!new RegExp(`restart ${kills.length} of 5`).test(stderr)) await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(await exited, stderr).toBe(0);
+    for (let k = 1; k <= 3; k++) expect(stderr).toMatch(new RegExp(`killed by SIGKILL; restart ${k} of 5, from the checkpoint at step \\d+`));
+    const a = readCheckpoint(whole);
+    const b = readCheckpoint(out);
+    expect(b.step).toBe(steps);
+    expect(maxDiff(a.tensors, b.tensors), `killed at steps ${kills.join(', ')}`).toBe(0);
+    // each restart trained again only the steps since the last checkpoint (at most 10), not from the start
+    const trained = [...stderr.matchAll(/"kind":"step","run":"split"/g)].length;
+    expect(trained).toBeLessThanOrEqual(steps + 3 * 10);
+    // the metrics do not repeat the steps trained again after each restart
+    const logged = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.kind === 'step').map((l) => l.step);
+    expect(logged).toEqual(Array.from({ length: steps }, (_, i) => i + 1));
   });
 });

@@ -9,7 +9,7 @@
  */
 import { AlexnetError, BACKENDS, buildNet, loadConfig, planSplit } from '@alexnet/core';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { positive } from './args.js';
+import { nonNegative, positive } from './args.js';
 import { makeLogger } from './log.js';
 import { runMain, type MainOptions } from './main.js';
 import { EXPORT_FORMATS, type ExportFormat, exportCommand, predictCommand } from './export/index.js';
@@ -39,6 +39,7 @@ program
   .option('--half-baseline <config>', 'also run that config\'s net on one tower with this run\'s recipe and data (the paper\'s half-kernel baseline: configs/alexnet-1gpu-half.yaml)')
   .option('--checkpoint-every <n>', 'also write <out>/checkpoint.bin every n steps (it is always written at the end; weights, optimizer and schedule state, atomically)', positive('--checkpoint-every'))
   .option('--data <path>', 'dataset root, overriding the config\'s (folders: <path>/train and <path>/val; cifar10: the directory of the .bin files)')
+  .option('--max-restarts <n>', 'when a tower dies, restart the towers and resume from the last checkpoint, up to n times (default 0)', nonNegative('--max-restarts'))
   .option('--resume <dir>', 'continue from the checkpoint in <dir> (on any number of towers)')
   .option('--json', 'print one JSON object with the results on stdout')
   .addOption(new Option('--backend <name>', 'compute backend').choices(BACKENDS).default('auto'))

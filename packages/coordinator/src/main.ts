@@ -7,6 +7,7 @@ import { basename, join } from 'node:path';
 import { pino } from 'pino';
 import { type BackendChoice, buildNet, type Config, ConfigError, loadConfig, parseConfig, planSplit } from '@alexnet/core';
 import { CHECKPOINT_FILE, type Checkpoint, readCheckpoint } from './checkpoint.js';
+import { TowerError } from './link.js';
 import { writeAtomic } from './atomic.js';
 import { openData } from './data/index.js';
 import { makeLogger } from './log.js';
@@ -35,6 +36,8 @@ export interface MainOptions {
   checkpointEvery?: number;
   /** Continue the run whose checkpoint is in this directory. */
   resume?: string;
+  /** When a tower dies, stop the others, restart them all and resume from the last checkpoint, up to this many times. */
+  maxRestarts?: number;
   /** The dataset root, overriding the config's. */
   data?: string;
 }
@@ -162,6 +165,16 @@ function startMetrics(file: string, resumed: ReadonlyMap<string, number> | undef
   writeAtomic(file, keep.map((l) => `${l}\n`).join(''));
 }
 
+/** Drop `run`'s metrics lines after `step` (the steps a restart will train again). */
+function keepMetrics(file: string, run: string, step: number): void {
+  const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
+  const keep = lines.filter((l) => {
+    const m = JSON.parse(l) as { run?: string; step?: number };
+    return m.run !== run || (m.step ?? 0) <= step;
+  });
+  writeAtomic(file, keep.map((l) => `${l}\n`).join(''));
+}
+
 /** A run's own checkpoint inside the resumed run directory (`baseline/`, `half/`), if it has one. */
 function resumeFor(dir: string | undefined, run: string, net: Config['net']): Checkpoint | undefined {
   if (!dir || !existsSync(join(dir, run, CHECKPOINT_FILE))) return undefined;
@@ -208,9 +221,22 @@ async function inRunDir(o: MainOptions, out: string, config: Config, devices: st
   // half-kernel net's in half/); a resumed run's baselines continue from theirs when it has them.
   const every = o.checkpointEvery ?? Number.POSITIVE_INFINITY;
   const common = { config, data, backend: o.backend, gpu, steps, log, stepLog, onStep, onEval: onStep, onTick, onReady };
-  const run = (name: 'split' | 'baseline' | 'half', c: Config, on: string[], dir: string): Promise<RunResult> => {
-    const from = resumes[name];
-    return train({ ...common, config: c, devices: on, run: name, checkpoint: { dir, every }, ...(from && from.step < steps ? { resume: from } : {}) });
+  // A tower that dies takes its run down; with --max-restarts the run starts its towers again and resumes
+  // from its last checkpoint (or from the start if it has none yet), as torchrun's elastic restarts do.
+  let restarts = 0;
+  const run = async (name: 'split' | 'baseline' | 'half', c: Config, on: string[], dir: string): Promise<RunResult> => {
+    let from = resumes[name];
+    for (;;) {
+      try {
+        return await train({ ...common, config: c, devices: on, run: name, checkpoint: { dir, every }, ...(from && from.step < steps ? { resume: from } : {}) });
+      } catch (e) {
+        if (!(e instanceof TowerError) || restarts >= (o.maxRestarts ?? 0)) throw e;
+        restarts++;
+        from = existsSync(join(dir, CHECKPOINT_FILE)) ? readCheckpoint(dir) : undefined;
+        keepMetrics(metrics, name, from?.step ?? 0);
+        log.warn({ restart: restarts, of: o.maxRestarts, from: from?.step ?? 0, cause: e.message }, `${name}: ${e.message}; restart ${restarts} of ${o.maxRestarts}, from ${from ? `the checkpoint at step ${from.step}` : 'the start (no checkpoint yet)'}`);
+      }
+    }
   };
   let split: RunResult;
   let base: RunResult | undefined;
