@@ -9,7 +9,7 @@
  */
 import { AlexnetError, BACKENDS, buildNet, loadConfig, planSplit } from '@alexnet/core';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { nonNegative, positive } from './args.js';
+import { nonNegative, positive, seconds } from './args.js';
 import { makeLogger } from './log.js';
 import { runMain, type MainOptions } from './main.js';
 import { EXPORT_FORMATS, type ExportFormat, exportCommand, predictCommand } from './export/index.js';
@@ -40,6 +40,7 @@ program
   .option('--checkpoint-every <n>', 'also write <out>/checkpoint.bin every n steps (it is always written at the end; weights, optimizer and schedule state, atomically)', positive('--checkpoint-every'))
   .option('--data <path>', 'dataset root, overriding the config\'s (folders: <path>/train and <path>/val; cifar10: the directory of the .bin files)')
   .option('--max-restarts <n>', 'when a tower dies, restart the towers and resume from the last checkpoint, up to n times (default 0)', nonNegative('--max-restarts'))
+  .option('--heartbeat-timeout <seconds>', 'a tower that sends no heartbeat this long counts as hung: the run stops, or restarts with --max-restarts (default 10)', seconds('--heartbeat-timeout'))
   .option('--resume <dir>', 'continue from the checkpoint in <dir> (on any number of towers)')
   .option('--json', 'print one JSON object with the results on stdout')
   .addOption(new Option('--backend <name>', 'compute backend').choices(BACKENDS).default('auto'))

@@ -20,6 +20,8 @@ export interface LaunchOptions {
   /** Ask the towers to try a GPU backend (and pin CUDA_VISIBLE_DEVICES). */
   gpu: boolean;
   logLevel: string;
+  /** How often each tower sends a heartbeat. */
+  heartbeatMs: number;
   onDeath: (tower: TowerSpec, pid: number | undefined, why: string) => void;
 }
 
@@ -32,7 +34,7 @@ export class TowerProcesses {
   constructor(opts: LaunchOptions) {
     const main = towerMainPath();
     for (const t of opts.towers) {
-      const args = [main, '--connect', opts.endpoint, '--index', String(t.index), '--backend', opts.backend, '--log-level', opts.logLevel];
+      const args = [main, '--connect', opts.endpoint, '--index', String(t.index), '--backend', opts.backend, '--log-level', opts.logLevel, '--heartbeat-ms', String(opts.heartbeatMs)];
       if (opts.gpu) args.push('--gpu', t.device);
       const env = { ...process.env, ...(opts.gpu ? { CUDA_VISIBLE_DEVICES: t.device } : {}) };
       const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env });

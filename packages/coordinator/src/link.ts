@@ -36,12 +36,15 @@ export class TowerLink {
   private failure: Error | undefined;
   /** Payload bytes (header and tensor frames) sent to and received from the towers. */
   readonly bytes = { sent: 0, received: 0 };
+  /** Per tower: when its last heartbeat arrived (performance.now(); 0 before the first). */
+  readonly beats: number[];
 
   constructor(
     readonly endpoint: string,
     readonly towers: number,
     private readonly log: Logger,
   ) {
+    this.beats = new Array<number>(towers).fill(0);
     this.waiters = Array.from({ length: towers }, () => []);
     this.inbox = Array.from({ length: towers }, () => []);
   }
@@ -111,6 +114,11 @@ export class TowerLink {
     try {
       for await (const [id, ...frames] of this.socket) {
         const who = id!.toString();
+        const beat = /^tower-(\d+)-hb$/.exec(who);
+        if (beat && Number(beat[1]) < this.towers) {
+          this.beats[Number(beat[1])] = performance.now();
+          continue;
+        }
         const t = /^tower-(\d+)$/.exec(who) ? Number(who.slice(6)) : -1;
         if (t < 0 || t >= this.towers) {
           this.log.warn({ peer: who.slice(0, 40) }, 'rejected message from unknown peer');

@@ -38,6 +38,8 @@ export interface MainOptions {
   resume?: string;
   /** When a tower dies, stop the others, restart them all and resume from the last checkpoint, up to this many times. */
   maxRestarts?: number;
+  /** Seconds without a heartbeat after which a tower counts as hung (default 10). */
+  heartbeatTimeout?: number;
   /** The dataset root, overriding the config's. */
   data?: string;
 }
@@ -220,7 +222,7 @@ async function inRunDir(o: MainOptions, out: string, config: Config, devices: st
   // Checkpoints: every --checkpoint-every steps, and always at the end (the baseline's in baseline/, the
   // half-kernel net's in half/); a resumed run's baselines continue from theirs when it has them.
   const every = o.checkpointEvery ?? Number.POSITIVE_INFINITY;
-  const common = { config, data, backend: o.backend, gpu, steps, log, stepLog, onStep, onEval: onStep, onTick, onReady };
+  const common = { config, data, backend: o.backend, gpu, steps, log, stepLog, onStep, onEval: onStep, onTick, onReady, ...(o.heartbeatTimeout ? { heartbeatTimeoutMs: o.heartbeatTimeout * 1000 } : {}) };
   // A tower that dies takes its run down; with --max-restarts the run starts its towers again and resumes
   // from its last checkpoint (or from the start if it has none yet), as torchrun's elastic restarts do.
   let restarts = 0;

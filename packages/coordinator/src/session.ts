@@ -23,7 +23,12 @@ export interface SessionOptions {
   towerLogLevel?: string;
   /** Towers time every layer op and report it (for `bench`). */
   profile?: boolean;
+  /** A tower that sends no heartbeat for this long is declared hung (default 10 s). */
+  heartbeatTimeoutMs?: number;
 }
+
+/** Before its first heartbeat a tower may take this long to start (a process, its backend, its kernels). */
+const STARTUP_GRACE_MS = 30_000;
 
 /** What the towers reported since the last reset: busy time and, when profiling, per-layer time (ms). */
 export interface TowerStats {
@@ -74,7 +79,9 @@ export class Session {
   private readonly procs: TowerProcesses;
   private readonly dir: string;
   private died: TowerError | undefined;
+  private readonly devices: string[];
   private readonly microBatches: number;
+  private readonly watchdog: NodeJS.Timeout;
   /** The configured optimizer: which state slots the towers hold (and checkpoints carry). */
   private readonly optimizer: Config['train']['optimizer']['kind'];
   stats: TowerStats;
@@ -94,12 +101,11 @@ export class Session {
       backend: opts.backend,
       gpu: opts.gpu,
       logLevel: opts.towerLogLevel ?? 'warn',
-      onDeath: (t, pid, why) => {
-        const err = new TowerError(`tower ${t.index} (device ${t.device}, pid ${pid}) ${why}`);
-        this.died ??= err;
-        this.link.fail(err);
-      },
+      heartbeatMs: Math.max(50, Math.min(1000, Math.floor((opts.heartbeatTimeoutMs ?? 10_000) / 5))),
+      onDeath: (t, pid, why) => this.lost(t.index, why, pid),
     });
+    this.devices = opts.devices;
+    this.watchdog = this.watch(opts.heartbeatTimeoutMs ?? 10_000);
   }
 
   /** Launch the towers and initialise them; resolves when every tower holds its slice. */
@@ -115,6 +121,36 @@ export class Session {
       s.abort();
       throw s.died ?? e;
     }
+  }
+
+  /**
+   * Declare a tower hung when its heartbeats stop for `timeoutMs`. Checked on a timer; if the timer itself
+   * fired late (this process was busy and beats may still be queued in the socket), judge on the next tick.
+   */
+  private watch(timeoutMs: number): NodeJS.Timeout {
+    const every = Math.max(50, Math.min(1000, timeoutMs / 5));
+    const started = performance.now();
+    let last = started;
+    const timer = setInterval(() => {
+      const now = performance.now();
+      const late = now - last > 2 * every;
+      last = now;
+      if (late) return;
+      this.link.beats.forEach((beat, t) => {
+        const silent = now - (beat || started);
+        if (silent > (beat ? timeoutMs : Math.max(timeoutMs, STARTUP_GRACE_MS))) this.lost(t, `sent no heartbeat for ${(silent / 1000).toFixed(1)} s: stopped or hung`);
+      });
+    }, every);
+    timer.unref();
+    return timer;
+  }
+
+  /** Tower t is gone (dead or hung): the first cause is kept, and everything waiting on the towers fails. */
+  private lost(t: number, why: string, pid = this.procs.children[t]?.pid): void {
+    const err = new TowerError(`tower ${t} (device ${this.devices[t]}, pid ${pid}) ${why}`);
+    this.died ??= err;
+    this.link.fail(err);
+    clearInterval(this.watchdog);
   }
 
   /** Start counting tower stats afresh; returns the new (empty) stats. */
@@ -369,6 +405,7 @@ export class Session {
 
   /** Ask the towers to exit and wait for them. */
   async close(): Promise<void> {
+    clearInterval(this.watchdog);
     for (let t = 0; t < this.towers; t++) void this.link.send(t, 'shutdown', {}).catch(() => undefined);
     await this.procs.stop();
     this.link.close();
@@ -377,6 +414,7 @@ export class Session {
 
   /** Kill every tower now. */
   abort(): void {
+    clearInterval(this.watchdog);
     this.link.fail(this.died ?? new TowerError('session aborted'));
     this.procs.killAll();
     this.link.close();

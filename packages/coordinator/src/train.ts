@@ -32,6 +32,8 @@ export interface TrainOptions {
   checkpoint?: { dir: string; every: number };
   /** Continue from this checkpoint (its step, weights, optimizer and schedule state). */
   resume?: Checkpoint;
+  /** A tower silent (no heartbeat) this long is declared hung. */
+  heartbeatTimeoutMs?: number;
 }
 
 /** One logged window of steps (`log_every`): means per step over the window. */
@@ -123,7 +125,7 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
   const { source } = data;
   const { batch, seed, log_every: logEvery } = config.train;
   const evalEvery = config.eval.every;
-  const session = await Session.start({ config, devices: opts.devices, backend: opts.backend, gpu: opts.gpu, log });
+  const session = await Session.start({ config, devices: opts.devices, backend: opts.backend, gpu: opts.gpu, log, ...(opts.heartbeatTimeoutMs ? { heartbeatTimeoutMs: opts.heartbeatTimeoutMs } : {}) });
   opts.onReady?.(session);
   const loader = new Loader(source.train, source.test, data.spec, config.data.workers);
   const first = opts.resume?.step ?? 0;

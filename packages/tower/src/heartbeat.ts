@@ -1,0 +1,16 @@
+/**
+ * The tower's heartbeat: a worker thread with its own ZeroMQ socket (identity `tower-<i>-hb`) that sends one
+ * small frame every `intervalMs`, whatever the main thread is doing. A tower busy in a long convolution
+ * keeps beating; a stopped (SIGSTOP) or dead process does not, and the coordinator notices within its
+ * heartbeat timeout.
+ */
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+
+export function startHeartbeat(endpoint: string, index: number, intervalMs: number, log: Logger): Worker {
+  const worker = new Worker(new URL('./heartbeat_worker.js', import.meta.url), { workerData: { endpoint, index, intervalMs } });
+  // without beats the coordinator declares this tower hung: say why here, but keep computing
+  worker.on('error', (e) => log.error({ err: e }, 'heartbeat thread failed'));
+  worker.unref(); // never keeps the tower alive by itself
+  return worker;
+}

@@ -1,0 +1,11 @@
+/** The heartbeat thread (see heartbeat.ts): its own socket, one small frame every `intervalMs`. */
+import { workerData } from 'node:worker_threads';
+import { Dealer } from 'zeromq';
+
+const { endpoint, index, intervalMs } = workerData as { endpoint: string; index: number; intervalMs: number };
+const socket = new Dealer({ routingId: `tower-${index}-hb`, linger: 0, sendHighWaterMark: 4 });
+socket.connect(endpoint);
+let seq = 0;
+setInterval(() => {
+  socket.send(String(seq++)).catch(() => undefined); // a full queue (coordinator busy or gone) drops a beat
+}, intervalMs);
