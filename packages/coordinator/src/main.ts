@@ -148,33 +148,28 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** Keep the lines of `metrics.jsonl` whose run and step pass `keep` (unreadable lines go). */
+function filterMetrics(file: string, keep: (run: string, step: number) => boolean): void {
+  const lines = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => {
+      try {
+        const m = JSON.parse(line) as { run?: string; step?: number };
+        return typeof m.step === 'number' && keep(m.run ?? '', m.step);
+      } catch {
+        return false;
+      }
+    });
+  writeAtomic(file, lines.map((l) => `${l}\n`).join(''));
+}
+
 /**
  * `metrics.jsonl` for this run: a fresh run starts it empty; a resumed one keeps each run's lines up to the
  * step its checkpoint holds, so the curves do not repeat the steps trained again.
  */
 function startMetrics(file: string, resumed: ReadonlyMap<string, number> | undefined): void {
   if (!resumed || !existsSync(file)) return writeFileSync(file, '');
-  const keep = readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((line) => {
-      try {
-        const m = JSON.parse(line) as { run?: string; step?: number };
-        return typeof m.step === 'number' && m.step <= (resumed.get(m.run ?? '') ?? 0);
-      } catch {
-        return false;
-      }
-    });
-  writeAtomic(file, keep.map((l) => `${l}\n`).join(''));
-}
-
-/** Drop `run`'s metrics lines after `step` (the steps a restart will train again). */
-function keepMetrics(file: string, run: string, step: number): void {
-  const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
-  const keep = lines.filter((l) => {
-    const m = JSON.parse(l) as { run?: string; step?: number };
-    return m.run !== run || (m.step ?? 0) <= step;
-  });
-  writeAtomic(file, keep.map((l) => `${l}\n`).join(''));
+  filterMetrics(file, (run, step) => step <= (resumed.get(run) ?? 0));
 }
 
 /** A run's own checkpoint inside the resumed run directory (`baseline/`, `half/`), if it has one. */
@@ -235,7 +230,7 @@ async function inRunDir(o: MainOptions, out: string, config: Config, devices: st
         if (!(e instanceof TowerError) || restarts >= (o.maxRestarts ?? 0)) throw e;
         restarts++;
         from = existsSync(join(dir, CHECKPOINT_FILE)) ? readCheckpoint(dir) : undefined;
-        keepMetrics(metrics, name, from?.step ?? 0);
+        filterMetrics(metrics, (r, step) => r !== name || step <= (from?.step ?? 0)); // the steps trained again
         log.warn({ restart: restarts, of: o.maxRestarts, from: from?.step ?? 0, cause: e.message }, `${name}: ${e.message}; restart ${restarts} of ${o.maxRestarts}, from ${from ? `the checkpoint at step ${from.step}` : 'the start (no checkpoint yet)'}`);
       }
     }

@@ -29,6 +29,9 @@ export interface SessionOptions {
 
 /** Before its first heartbeat a tower may take this long to start (a process, its backend, its kernels). */
 const STARTUP_GRACE_MS = 30_000;
+const HEARTBEAT_TIMEOUT_MS = 10_000;
+/** Towers beat, and the watchdog looks, five times per timeout (at most once a second). */
+const beatEvery = (timeoutMs: number): number => Math.max(50, Math.min(1000, Math.floor(timeoutMs / 5)));
 
 /** What the towers reported since the last reset: busy time and, when profiling, per-layer time (ms). */
 export interface TowerStats {
@@ -101,11 +104,11 @@ export class Session {
       backend: opts.backend,
       gpu: opts.gpu,
       logLevel: opts.towerLogLevel ?? 'warn',
-      heartbeatMs: Math.max(50, Math.min(1000, Math.floor((opts.heartbeatTimeoutMs ?? 10_000) / 5))),
+      heartbeatMs: beatEvery(opts.heartbeatTimeoutMs ?? HEARTBEAT_TIMEOUT_MS),
       onDeath: (t, pid, why) => this.lost(t.index, why, pid),
     });
     this.devices = opts.devices;
-    this.watchdog = this.watch(opts.heartbeatTimeoutMs ?? 10_000);
+    this.watchdog = this.watch(opts.heartbeatTimeoutMs ?? HEARTBEAT_TIMEOUT_MS);
   }
 
   /** Launch the towers and initialise them; resolves when every tower holds its slice. */
@@ -128,7 +131,7 @@ export class Session {
    * fired late (this process was busy and beats may still be queued in the socket), judge on the next tick.
    */
   private watch(timeoutMs: number): NodeJS.Timeout {
-    const every = Math.max(50, Math.min(1000, timeoutMs / 5));
+    const every = beatEvery(timeoutMs);
     const started = performance.now();
     let last = started;
     const timer = setInterval(() => {
