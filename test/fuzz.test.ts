@@ -1,0 +1,131 @@
+/**
+ * Hostile and broken input on the wire (issue 6): random and mutated frames at a live tower and at a live
+ * coordinator. Nothing crashes; every frame is either rejected and logged with its reason, or (well formed
+ * but wrong for the moment, e.g. a forward before init) answered with an `error`; afterwards the tower
+ * still initialises and the coordinator's run still finishes.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { COORDINATOR_TO_TOWER, encode, loadConfig, mulberry32 } from '@alexnet/core';
+import { describe, expect, it } from 'vitest';
+import { Dealer, Router } from 'zeromq';
+import { childrenOf, cli, fixture, root } from './helpers.js';
+
+const { pack } = createRequire(import.meta.url)('msgpackr') as { pack: (x: unknown) => Buffer };
+const FRAMES = 1200;
+
+/** Message n of the fuzz: random bytes, or a header with one thing wrong, or a well-formed message out of turn. */
+function fuzzMessage(rand: () => number, n: number): Buffer[] {
+  const bytes = (len: number): Buffer => Buffer.from(Array.from({ length: len }, () => Math.floor(rand() * 256)));
+  const header = { v: 1, kind: 'forward', tensors: [{ shape: [2, 3], dtype: 'float32' }], step: 0, segment: 0, part: 0, training: true, sampleOffset: 0 };
+  const data = Buffer.alloc(24);
+  switch (n % 10) {
+    case 0:
+      return [bytes(1 + Math.floor(rand() * 64))]; // not msgpack (or msgpack of nothing useful)
+    case 1:
+      return [pack({ ...header, v: 1 + Math.floor(rand() * 9) + 1 }), data]; // unknown protocol version
+    case 2:
+      return [pack({ ...header, kind: ['ready', 'activation', 'weights', 'nonsense', 42][n % 5] }), data]; // wrong kind for this end
+    case 3:
+      return [pack({ ...header, step: 'zero' }), data]; // wrong field type
+    case 4:
+      return [pack({ ...header, tensors: [{ shape: [2, 3], dtype: 'float64' }] }), data]; // wrong dtype
+    case 5:
+      return [pack(header), data.subarray(0, Math.floor(rand() * 24))]; // truncated data frame
+    case 6:
+      return [pack(header)]; // a tensor promised, none sent
+    case 7:
+      return [pack([1, 2, 3]), data]; // header not a map
+    case 8: {
+      const frame = pack(header);
+      frame[Math.floor(rand() * frame.length)] ^= 1 << Math.floor(rand() * 8); // one bit flipped
+      return [frame, data];
+    }
+    default: {
+      // well formed, out of turn: every coordinator → tower kind but shutdown, before any init
+      const kinds = COORDINATOR_TO_TOWER.filter((k) => k !== 'shutdown' && k !== 'init');
+      const kind = kinds[n % kinds.length]!;
+      const body = { step: 0, segment: 0, part: 0, training: true, sampleOffset: 0, lr: 0.1, params: [] };
+      return encode(kind, body as never, kind === 'forward' || kind === 'backward' ? [{ data: new Float32Array(6), shape: [2, 3] }] : []);
+    }
+  }
+}
+
+describe('fuzzing the wire', () => {
+  it(`a live tower survives ${FRAMES} random and mutated messages, logs every rejection with its reason, then initialises`, async () => {
+    const endpoint = `ipc://${join(mkdtempSync(join(tmpdir(), 'alexnet-fuzz-')), 'towers.sock')}`;
+    const router = new Router({ linger: 0 });
+    await router.bind(endpoint);
+    const main = fileURLToPath(import.meta.resolve('@alexnet/tower/main'));
+    const tower = spawn(process.execPath, [main, '--connect', endpoint, '--index', '0', '--backend', 'wasm', '--log-level', 'warn', '--heartbeat-ms', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    tower.stderr.on('data', (d) => (stderr += d));
+    let exited: number | null | undefined;
+    tower.on('exit', (code) => (exited = code));
+    const inbox = router[Symbol.asyncIterator]();
+    const next = async (): Promise<{ kind: string; message?: string }> => {
+      const { value } = await inbox.next();
+      const [, head] = value as Buffer[];
+      return createRequire(import.meta.url)('msgpackr').unpack(head) as { kind: string; message?: string };
+    };
+    try {
+      expect((await next()).kind).toBe('hello');
+      const rand = mulberry32(2026);
+      for (let n = 0; n < FRAMES; n++) await router.send([Buffer.from('tower-0'), ...fuzzMessage(rand, n)]);
+      // then a real init: the tower must still work
+      const config = loadConfig(fixture('tiny.yaml'));
+      await router.send([Buffer.from('tower-0'), ...encode('init', { tower: 0, towers: 1, config }, [])]);
+      let errors = 0;
+      for (;;) {
+        const m = await next();
+        if (m.kind === 'ready') break;
+        expect(m.kind).toBe('error');
+        expect(m.message).toMatch(/^tower 0: \w+: .+/);
+        errors++;
+      }
+      expect(exited).toBeUndefined(); // alive all along
+      // a clean shutdown: the tower exits 0 and its log is flushed
+      // ('close': the process exited and its stderr is read to the end)
+      const gone = new Promise<number | null>((done) => tower.on('close', done));
+      await router.send([Buffer.from('tower-0'), ...encode('shutdown', {}, [])]);
+      expect(await gone).toBe(0);
+      const rejections = stderr.split('\n').filter((l) => l.includes('"msg":"rejected message"'));
+      for (const line of rejections) expect(JSON.parse(line).reason, line).toMatch(/\w/);
+      // every message accounted for: rejected with a reason, or answered with an error
+      expect(rejections.length + errors).toBe(FRAMES);
+      expect(errors).toBeGreaterThan(0);
+      expect(rejections.length).toBeGreaterThan(FRAMES / 2);
+    } finally {
+      tower.kill('SIGKILL');
+      router.close();
+    }
+  });
+
+  it(`a live coordinator rejects ${FRAMES} messages from unknown peers, logging each, and its run finishes`, async () => {
+    const out = mkdtempSync(join(tmpdir(), 'alexnet-fuzz-run-'));
+    const child = spawn(process.execPath, [cli, '--gpus', '0,1', '--config', fixture('tiny.yaml'), '--steps', '300', '--backend', 'wasm', '--json', '--out', out], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
+    while (!/"step":\d+/.test(stderr)) await new Promise((r) => setTimeout(r, 10));
+    const endpoint = / --connect (\S+)/.exec(childrenOf(child.pid!).find((t) => / --index 0 /.test(t.cmd))!.cmd)![1]!;
+    const rand = mulberry32(7);
+    // strangers, and names a tower might have but none of this run's does
+    const names = ['intruder', 'tower-9', 'tower-', 'tower-0-', 'TOWER-1', 'tower-2-hb'];
+    const peers = names.map((routingId) => new Dealer({ linger: 0, routingId }));
+    try {
+      for (const p of peers) p.connect(endpoint);
+      for (let n = 0; n < FRAMES; n++) await peers[n % peers.length]!.send(fuzzMessage(rand, n));
+      expect(await exited, stderr).toBe(0);
+    } finally {
+      for (const p of peers) p.close();
+    }
+    const rejected = stderr.split('\n').filter((l) => l.includes('"msg":"rejected message from unknown peer"'));
+    expect(rejected.length).toBe(FRAMES);
+    for (const line of rejected.slice(0, 20)) expect(JSON.parse(line).peer).toBeDefined();
+  });
+});
