@@ -7,7 +7,7 @@ import type { BackendChoice, Config } from '@alexnet/core';
 import { permutation, uniformAt } from '@alexnet/core';
 import type { Logger } from 'pino';
 import { type Checkpoint, writeCheckpoint } from './checkpoint.js';
-import { type Data, Loader } from './data/index.js';
+import { type Data, Loader, Prefetch } from './data/index.js';
 import { type EvalResult, evaluate } from './evaluate.js';
 import { Schedule } from './schedule.js';
 import { Session, type StepTiming } from './session.js';
@@ -149,7 +149,6 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
     };
     // the loader threads make the next `prefetch` batches while the towers compute this one
     const orders = new Map<number, Uint32Array>();
-    const ahead = new Map<number, Promise<Float32Array>>();
     const indicesOf = (step: number): Uint32Array => {
       const epoch = Math.floor(step / perEpoch);
       if (!orders.has(epoch)) orders.set(epoch, orderOf(source.train.count, seed, epoch));
@@ -157,9 +156,7 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
       const j = step % perEpoch;
       return orders.get(epoch)!.subarray(j * batch, (j + 1) * batch);
     };
-    const request = (step: number): void => {
-      if (step < opts.steps && !ahead.has(step)) ahead.set(step, loader.batch('train', indicesOf(step), 'train', step * batch));
-    };
+    const prefetch = new Prefetch(loader, indicesOf, batch, config.data.prefetch, opts.steps);
     const timing: StepTiming = { pass: 0, update: 0, loss: 0, exchange: 0, data: 0 };
     const recent: number[] = [];
     let windowStart = performance.now();
@@ -169,17 +166,24 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
     let windowSteps = 0;
     const soFar = { epoch: -1, steps: 0, loss: 0, correct: 0, images: 0 };
     session.resetStats();
-    let evalSeconds = 0;
+    let pausedMs = 0;
+    /** Run `work` off the training clock: images/s and the time breakdown count training only. */
+    const offClock = async <T>(work: () => Promise<T>): Promise<T> => {
+      const t = performance.now();
+      const busy = session.stats.busy.slice();
+      try {
+        return await work();
+      } finally {
+        const took = performance.now() - t;
+        session.stats.busy.splice(0, busy.length, ...busy);
+        pausedMs += took;
+        windowStart += took;
+      }
+    };
     let last: (EvalResult & { step: number }) | undefined;
     /** Evaluate after `done` steps; a scheduled evaluation (an epoch's end) also feeds the schedule. */
     const runEval = async (done: number, scheduled: boolean): Promise<void> => {
-      const t = performance.now();
-      const busy = session.stats.busy.slice();
-      const r = await evaluate(session, loader, source, batch, config.eval.crops, config.data.prefetch);
-      const took = performance.now() - t;
-      session.stats.busy.splice(0, busy.length, ...busy); // the window's tower time counts training only
-      evalSeconds += took / 1000;
-      windowStart += took; // images/s counts training time only
+      const r = await offClock(() => evaluate(session, loader, source, batch, config.eval.crops, config.data.prefetch));
       last = { ...r, step: done };
       const epoch = Math.floor((done - 1) / perEpoch); // the epoch of the last step trained (0-based)
       const m: EvalMetrics = { run: opts.run, kind: 'eval', step: done, epoch: epoch + 1, lr: schedule.lr(epoch), ...r };
@@ -193,11 +197,7 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
     const t0 = performance.now();
     for (let step = first; step < opts.steps; step++) {
       const epoch = Math.floor(step / perEpoch);
-      for (let k = 0; k <= config.data.prefetch; k++) request(step + k);
-      const tw = performance.now();
-      const images = await ahead.get(step)!;
-      ahead.delete(step);
-      const wait = performance.now() - tw;
+      const { images, waitMs: wait } = await prefetch.take(step);
       timing.data += wait;
       windowWait += wait;
       const labels = Int32Array.from(indicesOf(step), (i) => source.train.labels[i]!);
@@ -257,13 +257,9 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
       }
       // the end of every `eval.every`-th epoch: validation error, which the plateau schedule watches
       if (done % perEpoch === 0 && (done / perEpoch) % evalEvery === 0) await runEval(done, true);
-      if (opts.checkpoint && done % opts.checkpoint.every === 0 && done < opts.steps) {
-        const t = performance.now();
-        await save(done);
-        windowStart += performance.now() - t; // images/s and the time breakdown count training only
-      }
+      if (opts.checkpoint && done % opts.checkpoint.every === 0 && done < opts.steps) await offClock(() => save(done));
     }
-    const trainSeconds = (performance.now() - t0) / 1000 - evalSeconds;
+    const trainSeconds = (performance.now() - t0 - pausedMs) / 1000;
     if (last?.step !== opts.steps) await runEval(opts.steps, false);
     await save(opts.steps);
     const ran = Math.max(1, opts.steps - first);

@@ -18,7 +18,7 @@ import { type Config, initBackend, towerFlops, trainingFlops } from '@alexnet/co
 import { Command, Option } from 'commander';
 import { pino } from 'pino';
 import { positive } from '../args.js';
-import { Loader, openData } from '../data/index.js';
+import { Loader, openData, Prefetch } from '../data/index.js';
 import { resolveConfig } from '../main.js';
 import { Session, type StepTiming } from '../session.js';
 import { minimumBytes } from '../bytes.js';
@@ -89,14 +89,8 @@ async function measure(config: Config, towers: number, warmup: number, steps: nu
     // as the train loop does: the loader threads make the next `prefetch` batches while the towers compute
     const indices = (s: number): Uint32Array => Uint32Array.from({ length: batch }, (_, i) => (s % 2) * batch + i);
     const labels = (s: number): Int32Array => Int32Array.from(indices(s), (i) => source.train.labels[i]!);
-    const ahead = new Map<number, Promise<Float32Array>>();
-    const images = async (s: number): Promise<{ images: Float32Array; wait: number }> => {
-      for (let k = 0; k <= bench.data.prefetch; k++) if (!ahead.has(s + k)) ahead.set(s + k, loader.batch('train', indices(s + k), 'train', (s + k) * batch));
-      const t0 = performance.now();
-      const x = await ahead.get(s)!;
-      ahead.delete(s);
-      return { images: x, wait: performance.now() - t0 };
-    };
+    const prefetch = new Prefetch(loader, indices, batch, bench.data.prefetch);
+    const images = (s: number) => prefetch.take(s);
     const lr = 1e-4; // speed does not depend on the values; keep them finite
     for (let s = 0; s < warmup; s++) await session.trainStep(s, (await images(s)).images, labels(s), lr);
     const plan = session.plan;
@@ -114,7 +108,7 @@ async function measure(config: Config, towers: number, warmup: number, steps: nu
       const x = await images(s);
       await session.trainStep(s, x.images, labels(s), lr, timing);
       wall.push(performance.now() - t0);
-      waits.push(x.wait);
+      waits.push(x.waitMs);
       busy.push(stats.busy.slice());
       coord.push(timing.exchange);
       fwd.push(stats.forward.map((r) => r.slice()));

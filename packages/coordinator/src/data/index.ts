@@ -15,7 +15,7 @@ import { readSynthetic } from './synthetic.js';
 import type { TransformSpec } from './transform.js';
 
 export { type ViewMode, renderBatch, viewsPer } from './batch.js';
-export { Loader } from './loader.js';
+export { Loader, Prefetch } from './loader.js';
 export { RecordReader } from './records.js';
 export { computeStats, eigen, type Stats, trainingStats } from './stats.js';
 export { BadInputs, type BadInput, memoryStore, type Source, type Store } from './store.js';

@@ -90,3 +90,31 @@ export class Loader {
     this.pending.clear();
   }
 }
+
+/**
+ * Training batches made ahead: taking step s's batch first asks the loader for steps s … s + depth (those
+ * not asked for yet, below `end`), so the threads work on them while the towers compute. Each sample's
+ * augmentation is keyed by its position in training (step × batch + index).
+ */
+export class Prefetch {
+  private readonly ahead = new Map<number, Promise<Float32Array>>();
+
+  constructor(
+    private readonly loader: Loader,
+    private readonly indicesOf: (step: number) => Uint32Array,
+    private readonly batch: number,
+    private readonly depth: number,
+    private readonly end = Number.POSITIVE_INFINITY,
+  ) {}
+
+  /** Step `step`'s images, and how long this waited for them (ms). */
+  async take(step: number): Promise<{ images: Float32Array; waitMs: number }> {
+    for (let s = step; s <= step + this.depth && s < this.end; s++) {
+      if (!this.ahead.has(s)) this.ahead.set(s, this.loader.batch('train', this.indicesOf(s), 'train', s * this.batch));
+    }
+    const t0 = performance.now();
+    const images = await this.ahead.get(step)!;
+    this.ahead.delete(step);
+    return { images, waitMs: performance.now() - t0 };
+  }
+}
