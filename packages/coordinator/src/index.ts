@@ -9,3 +9,4 @@ export * from './data/index.js';
 export { type Checkpoint, readCheckpoint, writeCheckpoint } from './checkpoint.js';
 export * from './export/index.js';
 export { ReportError, writeReport } from './report/index.js';
+export { coordinatorProgram } from './program.js';

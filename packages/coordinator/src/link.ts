@@ -2,10 +2,13 @@
  * The coordinator's socket: one Router bound where the towers connect. Replies from each tower arrive in
  * the order it was asked, so waiting is a FIFO per tower. Anything malformed is logged and dropped; a
  * tower's `error` or a link failure (a tower died) rejects every waiter so the run stops at once.
+ *
+ * With CURVE keys (towers on other hosts) the socket is a CURVE server and a ZAP handler admits only the
+ * tower keys it was given; refused peers and failed handshakes are logged, at most once per peer a minute.
  */
-import { AlexnetError, decode, encode, type Header, type Kind, type Message, TOWER_TO_COORDINATOR } from '@alexnet/core';
+import { AlexnetError, decode, encode, type Header, type KeyPair, type Kind, type Message, TOWER_TO_COORDINATOR, z85Encode } from '@alexnet/core';
 import type { Logger } from 'pino';
-import { Router } from 'zeromq';
+import { Reply, Router } from 'zeromq';
 
 export interface Outgoing {
   data: Float32Array;
@@ -28,12 +31,30 @@ export class TowerError extends AlexnetError {
 /** How long a failed send waits for the tower's exit notice before it is reported itself. */
 const SEND_FAILURE_GRACE_MS = 1000;
 
+/** The coordinator's side of CURVE: its key pair and the tower keys it admits (Z85 public key → name). */
+export interface CurveServer {
+  pair: KeyPair;
+  towers: ReadonlyMap<string, string>;
+  /** Where the keys came from, for messages. */
+  dir: string;
+}
+
+/** ZeroMQ asks the handler bound here whether to admit a peer (ZAP, RFC 27): one per process. */
+const ZAP_ENDPOINT = 'inproc://zeromq.zap.01';
+const ZAP_DOMAIN = 'alexnet';
+/** The same refusal from the same peer is logged at most this often (a refused tower retries every 100 ms). */
+const REFUSAL_LOG_MS = 60_000;
+
 export class TowerLink {
-  private readonly socket = new Router({ mandatory: true, linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0 });
+  private readonly socket: Router;
+  private zap: Reply | undefined;
+  private readonly refusals = new Map<string, number>();
   private readonly waiters: Waiter[][];
   private readonly inbox: Message[][];
   private sending: Promise<void> = Promise.resolve();
   private failure: Error | undefined;
+  /** Counts reset(): a send that failed in an earlier session does not fail this one. */
+  private session = 0;
   /** Payload bytes (header and tensor frames) sent to and received from the towers. */
   readonly bytes = { sent: 0, received: 0 };
   /** Per tower: when its last heartbeat arrived (performance.now(); 0 before the first). */
@@ -43,23 +64,60 @@ export class TowerLink {
     readonly endpoint: string,
     readonly towers: number,
     private readonly log: Logger,
+    private readonly curve?: CurveServer,
   ) {
+    // handover: a tower that reconnects (restarted, or its network dropped) takes its name back
+    // linger: a remote tower's last message (shutdown) still leaves when the link closes right after
+    const remote = endpoint.startsWith('tcp://');
+    this.socket = new Router({ mandatory: true, handover: true, linger: remote ? 2000 : 0, sendHighWaterMark: 0, receiveHighWaterMark: 0, ...(curve ? { curveServer: true, curveSecretKey: curve.pair.secretKey, zapDomain: ZAP_DOMAIN } : {}) });
     this.beats = new Array<number>(towers).fill(0);
     this.waiters = Array.from({ length: towers }, () => []);
     this.inbox = Array.from({ length: towers }, () => []);
   }
 
   async bind(): Promise<void> {
-    await this.socket.bind(this.endpoint);
+    if (this.curve) {
+      this.zap = new Reply({ linger: 0 });
+      await this.zap.bind(ZAP_ENDPOINT);
+      void this.authenticate(this.zap, this.curve);
+    }
+    if (this.endpoint.startsWith('tcp://')) void this.watchHandshakes();
+    try {
+      await this.socket.bind(this.endpoint);
+    } catch (e) {
+      this.close();
+      throw new AlexnetError('E_LISTEN', `cannot listen on ${this.endpoint}: ${(e as Error).message}`);
+    }
     void this.receive(); // runs until the socket closes; failures reach waiters through fail()
   }
 
   /** The next message from tower t, which must be of `kind`. */
   next<K extends Kind>(t: number, kind: K): Promise<Message<K>> {
+    return this.raw(t).then((m) => this.check(m, kind, t));
+  }
+
+  /** Tower t's next hello: what it sends on (re)connecting or rejoining. Replies from before are dropped. */
+  async hello(t: number): Promise<Message<'hello'>> {
+    for (;;) {
+      const m = await this.raw(t);
+      if (m.header.kind === 'hello') return m as Message<'hello'>;
+      this.log.debug({ tower: t, kind: m.header.kind }, 'dropped a message from before the tower (re)joined');
+    }
+  }
+
+  private raw(t: number): Promise<Message> {
     if (this.failure) return Promise.reject(this.failure);
     const queued = this.inbox[t]!.shift();
-    if (queued) return this.check(queued, kind, t);
-    return new Promise<Message>((resolve, reject) => this.waiters[t]!.push({ kind, resolve, reject })).then((m) => this.check(m, kind, t));
+    if (queued) return Promise.resolve(queued);
+    return new Promise<Message>((resolve, reject) => this.waiters[t]!.push({ kind: 'hello', resolve, reject }));
+  }
+
+  /** Ready for another session over the same socket (a restart with towers on other hosts): only hellos are kept. */
+  reset(): void {
+    this.session++;
+    this.failure = undefined;
+    for (const ws of this.waiters) ws.splice(0);
+    for (const box of this.inbox) box.splice(0, box.length, ...box.filter((m) => m.header.kind === 'hello').slice(-1));
   }
 
   /** Wait for one message of `kind` from every tower. */
@@ -75,12 +133,20 @@ export class TowerLink {
     // A failed send (the tower is gone) fails the link, which rejects whoever waits for a reply. Usually the
     // tower's process has died: give its exit notice a moment to arrive first, since it says how it died
     // (the first failure wins).
+    const session = this.session;
     this.sending = this.sending
       .then(() => (this.failure ? undefined : this.socket.send(frames)))
       .catch((e: Error) => {
         const err = new TowerError(`send to tower ${t} failed: ${e.message}`);
-        setTimeout(() => this.fail(err), SEND_FAILURE_GRACE_MS);
+        setTimeout(() => session === this.session && this.fail(err), SEND_FAILURE_GRACE_MS);
       });
+    return this.sending;
+  }
+
+  /** Send even after a failure, and never fail because of it: telling towers on other hosts to rejoin. */
+  notify<K extends Kind>(t: number, kind: K, body: Omit<Header<K>, 'v' | 'kind' | 'tensors'>): Promise<void> {
+    const frames = [Buffer.from(`tower-${t}`), ...encode(kind, body, [])];
+    this.sending = this.sending.then(() => this.socket.send(frames)).catch((e: Error) => this.log.debug({ tower: t, kind, reason: e.message }, 'not sent'));
     return this.sending;
   }
 
@@ -93,6 +159,43 @@ export class TowerLink {
 
   close(): void {
     this.socket.close();
+    this.zap?.close();
+  }
+
+  /** Admit a CURVE peer only if its key is one of the towers'. */
+  private async authenticate(zap: Reply, curve: CurveServer): Promise<void> {
+    try {
+      for await (const [version, id, , address, , mechanism, key] of zap) {
+        const name = mechanism?.toString() === 'CURVE' && key?.byteLength === 32 ? curve.towers.get(z85Encode(key)) : undefined;
+        if (!name) {
+          const who = key?.byteLength === 32 ? z85Encode(key) : 'none';
+          this.once(`${address}/${who}`, () => this.log.warn({ peer: address?.toString(), key: who }, `refused a connection from ${address?.toString()}: its key ${who} is not one of the tower keys in ${curve.dir}`));
+        } else this.log.debug({ peer: address?.toString(), tower: name }, 'tower key accepted');
+        await zap.send([version!, id!, name ? '200' : '400', name ? 'OK' : 'key not allowed', name ?? '', '']);
+      }
+    } catch (e) {
+      if (!zap.closed) this.log.error({ err: e }, 'the key check stopped: no tower can connect');
+    }
+  }
+
+  /** Log handshakes that fail for another reason than a refused key (no keys, or the wrong coordinator key). */
+  private async watchHandshakes(): Promise<void> {
+    const why: Record<string, string> = {
+      ERR_ZMTP_MECHANISM_MISMATCH: this.curve ? 'it has no CURVE keys (give it --keys)' : 'it uses CURVE keys and this coordinator has none (give it --keys)',
+      ERR_ZMTP_CRYPTOGRAPHIC: 'its coordinator.key is not this coordinator\'s',
+    };
+    for await (const ev of this.socket.events) {
+      if (ev.type !== 'handshake:error:protocol') continue;
+      const reason = why[ev.error.code] ?? ev.error.code;
+      this.once(`${ev.address}/${ev.error.code}`, () => this.log.warn({ peer: ev.address, code: ev.error.code }, `a peer's handshake at ${ev.address} failed: ${reason}`));
+    }
+  }
+
+  private once(key: string, log: () => void): void {
+    const now = performance.now();
+    if ((this.refusals.get(key) ?? -Infinity) > now - REFUSAL_LOG_MS) return;
+    this.refusals.set(key, now);
+    log();
   }
 
   private check<K extends Kind>(m: Message, kind: K, t: number): Promise<Message<K>> {
@@ -103,7 +206,8 @@ export class TowerLink {
       return Promise.reject(err);
     }
     if (m.header.kind !== kind) {
-      const err = new TowerError(`tower ${t} sent ${m.header.kind} where ${kind} was expected`);
+      const what = m.header.kind === 'hello' ? 'reconnected (its process restarted, or the network dropped): its state is gone' : `sent ${m.header.kind} where ${kind} was expected`;
+      const err = new TowerError(`tower ${t} ${what}`);
       this.fail(err);
       return Promise.reject(err);
     }

@@ -15,8 +15,9 @@ import type { Session } from './session.js';
 import { Progress } from './progress.js';
 import { writeReport } from './report/index.js';
 import { type RunResult, stepsFor, type Tick, train } from './train.js';
+import { checkListen, type ListenAddress, type ListenOptions, openListener } from './listen.js';
 
-export interface MainOptions {
+export interface MainOptions extends ListenOptions {
   config: string;
   gpus?: string[];
   steps?: number;
@@ -82,6 +83,10 @@ export async function runMain(o: MainOptions): Promise<number> {
   const net = buildNet(config.net);
   planSplit(net, devices.length);
   if (o.baseline) planSplit(net, 1);
+  const listen = checkListen(o, devices.length);
+  if (listen && (o.baseline || o.halfBaseline)) {
+    throw new ConfigError(o.baseline ? '--baseline' : '--half-baseline', 'with --listen the towers are on other hosts; run the single-tower baselines on one machine, without --listen');
+  }
   // The paper's other baseline: another net (half the kernels, one column) with this run's recipe and data.
   const half = o.halfBaseline ? parseConfig({ ...config, net: loadConfig(o.halfBaseline).net }) : undefined;
   if (half) {
@@ -107,7 +112,7 @@ export async function runMain(o: MainOptions): Promise<number> {
   const unlock = lockRunDir(out);
   let started = false;
   try {
-    return await inRunDir(o, out, config, devices, half, resume, () => (started = true));
+    return await inRunDir(o, out, config, devices, half, resume, listen, () => (started = true));
   } catch (e) {
     // a run refused before it trained leaves no directory behind (unless the user named it)
     if (!started && !o.out) rmSync(out, { recursive: true, force: true });
@@ -179,7 +184,7 @@ function resumeFor(dir: string | undefined, run: string, net: Config['net']): Ch
   return JSON.stringify(c.config.net) === JSON.stringify(net) ? c : undefined;
 }
 
-async function inRunDir(o: MainOptions, out: string, config: Config, devices: string[], half: Config | undefined, resume: Checkpoint | undefined, onStart: () => void): Promise<number> {
+async function inRunDir(o: MainOptions, out: string, config: Config, devices: string[], half: Config | undefined, resume: Checkpoint | undefined, listen: ListenAddress | undefined, onStart: () => void): Promise<number> {
   // On a terminal: progress bars, with log lines printed above them; else (or --json, --quiet) JSON lines.
   const progress = !o.json && !o.quiet && process.stderr.isTTY ? new Progress(config.train.batch) : undefined;
   const logFile = join(out, 'log.jsonl');
@@ -213,11 +218,13 @@ async function inRunDir(o: MainOptions, out: string, config: Config, devices: st
     }
   };
   log.info({ config: o.config, out, towers: devices.length, steps, batch: config.train.batch, dataset: source.name, train: source.train.count, test: source.test.count, skipped: source.skipped.length }, 'starting');
+  // Towers on other hosts: one socket for the run; after a restart the towers rejoin on it.
+  const listener = listen ? await openListener(o, listen, devices.length, log) : undefined;
   onStart();
   // Checkpoints: every --checkpoint-every steps, and always at the end (the baseline's in baseline/, the
   // half-kernel net's in half/); a resumed run's baselines continue from theirs when it has them.
   const every = o.checkpointEvery ?? Number.POSITIVE_INFINITY;
-  const common = { config, data, backend: o.backend, gpu, steps, log, stepLog, onStep, onEval: onStep, onTick, onReady, ...(o.heartbeatTimeout ? { heartbeatTimeoutMs: o.heartbeatTimeout * 1000 } : {}) };
+  const common = { config, data, backend: o.backend, gpu, steps, log, stepLog, onStep, onEval: onStep, onTick, onReady, ...(o.heartbeatTimeout ? { heartbeatTimeoutMs: o.heartbeatTimeout * 1000 } : {}), ...(listener ? { listener } : {}) };
   // A tower that dies takes its run down; with --max-restarts the run starts its towers again and resumes
   // from its last checkpoint (or from the start if it has none yet), as torchrun's elastic restarts do.
   let restarts = 0;
@@ -244,6 +251,7 @@ async function inRunDir(o: MainOptions, out: string, config: Config, devices: st
     if (half) halfRun = await run('half', half, [devices[0]!], join(out, 'half'));
   } finally {
     progress?.stop();
+    listener?.link.close();
   }
   const strip = ({ run: _run, ...r }: RunResult) => r;
   const result: MainResult = { ...strip(split), data: { name: source.name, train: source.train.count, test: source.test.count, skipped: source.skipped.length }, ...(base ? { baseline: { ...strip(base), speedup: split.images_per_sec / base.images_per_sec } } : {}), ...(halfRun ? { half: { ...strip(halfRun), net: half!.net.name, speedup: split.images_per_sec / halfRun.images_per_sec } } : {}) };

@@ -25,6 +25,15 @@ export interface SessionOptions {
   profile?: boolean;
   /** A tower that sends no heartbeat for this long is declared hung (default 10 s). */
   heartbeatTimeoutMs?: number;
+  /** Towers on other hosts: they connect to this bound link, nothing is spawned. */
+  listener?: Listener;
+}
+
+/** A coordinator started with --listen: its socket, bound once for every session (restarts) of the run. */
+export interface Listener {
+  link: TowerLink;
+  /** How long to wait for every tower to connect. */
+  waitMs: number;
 }
 
 /** Before its first heartbeat a tower may take this long to start (a process, its backend, its kernels). */
@@ -78,13 +87,18 @@ export class Session {
   readonly plan: Plan;
   readonly towers: number;
   readies: Header<'ready'>[] = [];
+  /** What each tower said on connecting: its pid, and with --listen its host and GPU. */
+  hellos: Header<'hello'>[] = [];
   private readonly link: TowerLink;
-  private readonly procs: TowerProcesses;
+  /** Spawned towers; none with --listen. */
+  private readonly procs: TowerProcesses | undefined;
+  private readonly listener: Listener | undefined;
   private readonly dir: string;
   private died: TowerError | undefined;
   private readonly devices: string[];
   private readonly microBatches: number;
-  private readonly watchdog: NodeJS.Timeout;
+  private watchdog: NodeJS.Timeout | undefined;
+  private readonly heartbeatTimeoutMs: number;
   /** The configured optimizer: which state slots the towers hold (and checkpoints carry). */
   private readonly optimizer: Config['train']['optimizer']['kind'];
   stats: TowerStats;
@@ -95,7 +109,15 @@ export class Session {
     this.plan = planSplit(buildNet(opts.config.net), this.towers);
     this.stats = this.resetStats();
     this.microBatches = opts.config.train.micro_batches;
+    this.devices = opts.devices;
+    this.heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? HEARTBEAT_TIMEOUT_MS;
+    this.listener = opts.listener;
     this.dir = mkdtempSync(join(tmpdir(), 'alexnet-'));
+    if (opts.listener) {
+      this.link = opts.listener.link;
+      this.link.reset();
+      return;
+    }
     const endpoint = `ipc://${join(this.dir, 'towers.sock')}`;
     this.link = new TowerLink(endpoint, this.towers, opts.log);
     this.procs = new TowerProcesses({
@@ -104,19 +126,23 @@ export class Session {
       backend: opts.backend,
       gpu: opts.gpu,
       logLevel: opts.towerLogLevel ?? 'warn',
-      heartbeatMs: beatEvery(opts.heartbeatTimeoutMs ?? HEARTBEAT_TIMEOUT_MS),
+      heartbeatMs: beatEvery(this.heartbeatTimeoutMs),
       onDeath: (t, pid, why) => this.lost(t.index, why, pid),
     });
-    this.devices = opts.devices;
-    this.watchdog = this.watch(opts.heartbeatTimeoutMs ?? HEARTBEAT_TIMEOUT_MS);
+    this.watchdog = this.watch(this.heartbeatTimeoutMs, STARTUP_GRACE_MS);
   }
 
-  /** Launch the towers and initialise them; resolves when every tower holds its slice. */
+  /** Launch the towers (or with --listen wait for them) and initialise them; resolves when every tower holds its slice. */
   static async start(opts: SessionOptions): Promise<Session> {
     const s = new Session(opts);
     try {
-      await s.link.bind();
-      await s.link.all('hello');
+      if (s.listener) {
+        s.hellos = await s.join(s.listener, opts.log);
+        s.watchdog = s.watch(s.heartbeatTimeoutMs, 0); // they beat already
+      } else {
+        await s.link.bind();
+        s.hellos = await Promise.all(Array.from({ length: s.towers }, (_, t) => s.link.hello(t).then((m) => m.header)));
+      }
       for (let t = 0; t < s.towers; t++) await s.link.send(t, 'init', { tower: t, towers: s.towers, config: opts.config, profile: opts.profile === true });
       s.readies = (await s.link.all('ready')).map((m) => m.header);
       return s;
@@ -126,11 +152,41 @@ export class Session {
     }
   }
 
+  /** Wait for every tower to connect to the listening link (each says hello), up to the listener's wait. */
+  private async join(listener: Listener, log: Logger): Promise<Header<'hello'>[]> {
+    const { link, waitMs } = listener;
+    const joined = Array.from({ length: this.towers }, (): Header<'hello'> | undefined => undefined);
+    log.info({ listen: link.endpoint, towers: this.towers }, `waiting for ${this.towers} towers to connect to ${link.endpoint}`);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const missing = joined.flatMap((h, t) => (h ? [] : [t]));
+        reject(new AlexnetError('E_TOWERS', `waited ${waitMs / 1000} s for tower${missing.length > 1 ? 's' : ''} ${missing.join(', ')} to connect to ${link.endpoint}; start each with \`tower --connect tcp://THIS_HOST:PORT --index N --keys DIR\` (or wait longer: --tower-wait)`));
+      }, waitMs);
+    });
+    try {
+      return await Promise.race([
+        Promise.all(
+          Array.from({ length: this.towers }, async (_, t) => {
+            const h = (await link.hello(t)).header;
+            joined[t] = h;
+            log.info({ tower: t, host: h.host, pid: h.pid, gpu: h.gpu }, `tower ${t} joined from ${h.host ?? '?'} (pid ${h.pid}${h.gpu !== undefined ? `, GPU ${h.gpu}` : ''})`);
+            return h;
+          }),
+        ),
+        timeout,
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /**
-   * Declare a tower hung when its heartbeats stop for `timeoutMs`. Checked on a timer; if the timer itself
-   * fired late (this process was busy and beats may still be queued in the socket), judge on the next tick.
+   * Declare a tower hung when its heartbeats stop for `timeoutMs` (before its first, `timeoutMs` or
+   * `graceMs`, whichever is longer). Checked on a timer; if the timer itself fired late (this process was
+   * busy and beats may still be queued in the socket), judge on the next tick.
    */
-  private watch(timeoutMs: number): NodeJS.Timeout {
+  private watch(timeoutMs: number, graceMs: number): NodeJS.Timeout {
     const every = beatEvery(timeoutMs);
     const started = performance.now();
     let last = started;
@@ -140,8 +196,9 @@ export class Session {
       last = now;
       if (late) return;
       this.link.beats.forEach((beat, t) => {
-        const silent = now - (beat || started);
-        if (silent > (beat ? timeoutMs : Math.max(timeoutMs, STARTUP_GRACE_MS))) this.lost(t, `sent no heartbeat for ${(silent / 1000).toFixed(1)} s: stopped or hung`);
+        // a beat from before this session (a tower that joined an earlier one) counts from the start
+        const silent = now - Math.max(beat, started);
+        if (silent > (beat ? timeoutMs : Math.max(timeoutMs, graceMs))) this.lost(t, `sent no heartbeat for ${(silent / 1000).toFixed(1)} s: stopped or hung`);
       });
     }, every);
     timer.unref();
@@ -149,8 +206,10 @@ export class Session {
   }
 
   /** Tower t is gone (dead or hung): the first cause is kept, and everything waiting on the towers fails. */
-  private lost(t: number, why: string, pid = this.procs.children[t]?.pid): void {
-    const err = new TowerError(`tower ${t} (device ${this.devices[t]}, pid ${pid}) ${why}`);
+  private lost(t: number, why: string, pid = this.procs?.children[t]?.pid ?? this.hellos[t]?.pid): void {
+    const h = this.hellos[t];
+    const where = this.listener ? `host ${h?.host ?? '?'}${h?.gpu !== undefined ? `, GPU ${h.gpu}` : ''}` : `device ${this.devices[t]}`;
+    const err = new TowerError(`tower ${t} (${where}, pid ${pid}) ${why}`);
     this.died ??= err;
     this.link.fail(err);
     clearInterval(this.watchdog);
@@ -177,7 +236,7 @@ export class Session {
   }
 
   get pids(): number[] {
-    return this.procs.pids;
+    return this.procs?.pids ?? this.hellos.map((h) => h.pid);
   }
 
   /** Error that stopped the session, if a tower died. */
@@ -406,21 +465,25 @@ export class Session {
     await this.link.all('loaded');
   }
 
-  /** Ask the towers to exit and wait for them. */
+  /** Ask the towers to exit and wait for them (towers on other hosts: until the request is sent). */
   async close(): Promise<void> {
     clearInterval(this.watchdog);
-    for (let t = 0; t < this.towers; t++) void this.link.send(t, 'shutdown', {}).catch(() => undefined);
-    await this.procs.stop();
-    this.link.close();
+    const sent = Array.from({ length: this.towers }, (_, t) => this.link.send(t, 'shutdown', {}).catch(() => undefined));
+    if (this.procs) {
+      await this.procs.stop();
+      this.link.close();
+    } else await Promise.all(sent);
     rmSync(this.dir, { recursive: true, force: true });
   }
 
-  /** Kill every tower now. */
+  /** Kill every tower now; towers on other hosts are told to drop their state and rejoin (a restart may follow). */
   abort(): void {
     clearInterval(this.watchdog);
     this.link.fail(this.died ?? new TowerError('session aborted'));
-    this.procs.killAll();
-    this.link.close();
+    if (this.procs) {
+      this.procs.killAll();
+      this.link.close();
+    } else for (let t = 0; t < this.towers; t++) void this.link.notify(t, 'shutdown', { rejoin: true });
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -10,7 +10,7 @@ import { type Checkpoint, writeCheckpoint } from './checkpoint.js';
 import { type Data, Loader, Prefetch } from './data/index.js';
 import { type EvalResult, evaluate } from './evaluate.js';
 import { Schedule } from './schedule.js';
-import { Session, type StepTiming } from './session.js';
+import { type Listener, Session, type StepTiming } from './session.js';
 
 export interface TrainOptions {
   config: Config;
@@ -34,6 +34,8 @@ export interface TrainOptions {
   resume?: Checkpoint;
   /** A tower silent (no heartbeat) this long is declared hung. */
   heartbeatTimeoutMs?: number;
+  /** Towers on other hosts (--listen): they connect to this link instead of being spawned. */
+  listener?: Listener;
 }
 
 /** One logged window of steps (`log_every`): means per step over the window. */
@@ -125,7 +127,7 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
   const { source } = data;
   const { batch, seed, log_every: logEvery } = config.train;
   const evalEvery = config.eval.every;
-  const session = await Session.start({ config, devices: opts.devices, backend: opts.backend, gpu: opts.gpu, log, ...(opts.heartbeatTimeoutMs ? { heartbeatTimeoutMs: opts.heartbeatTimeoutMs } : {}) });
+  const session = await Session.start({ config, devices: opts.devices, backend: opts.backend, gpu: opts.gpu, log, ...(opts.heartbeatTimeoutMs ? { heartbeatTimeoutMs: opts.heartbeatTimeoutMs } : {}), ...(opts.listener ? { listener: opts.listener } : {}) });
   opts.onReady?.(session);
   const loader = new Loader(source.train, source.test, data.spec, config.data.workers);
   const first = opts.resume?.step ?? 0;

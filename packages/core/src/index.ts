@@ -15,3 +15,4 @@ export { conv2dBackpropFilterViaConv, registerConv2DBackpropFilter } from './ker
 export { accumulate, sgdStep } from './kernels/sgd.js';
 export { type AdamHyper, adamStep } from './kernels/adam.js';
 export { type Heap, wasmHeap } from './kernels/heap.js';
+export * from './keys/index.js';

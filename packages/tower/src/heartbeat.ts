@@ -6,9 +6,10 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import { type CurveClient, curveClientOptions } from './tower.js';
 
-export function startHeartbeat(endpoint: string, index: number, intervalMs: number, log: Logger): Worker {
-  const worker = new Worker(new URL('./heartbeat_worker.js', import.meta.url), { workerData: { endpoint, index, intervalMs } });
+export function startHeartbeat(endpoint: string, index: number, intervalMs: number, log: Logger, curve?: CurveClient): Worker {
+  const worker = new Worker(new URL('./heartbeat_worker.js', import.meta.url), { workerData: { endpoint, index, intervalMs, curve: curveClientOptions(curve) } });
   // without beats the coordinator declares this tower hung: say why here, but keep computing
   worker.on('error', (e) => log.error({ err: e }, 'heartbeat thread failed'));
   worker.unref(); // never keeps the tower alive by itself

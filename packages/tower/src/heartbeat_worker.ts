@@ -2,8 +2,8 @@
 import { workerData } from 'node:worker_threads';
 import { Dealer } from 'zeromq';
 
-const { endpoint, index, intervalMs } = workerData as { endpoint: string; index: number; intervalMs: number };
-const socket = new Dealer({ routingId: `tower-${index}-hb`, linger: 0, sendHighWaterMark: 4 });
+const { endpoint, index, intervalMs, curve } = workerData as { endpoint: string; index: number; intervalMs: number; curve: object };
+const socket = new Dealer({ routingId: `tower-${index}-hb`, linger: 0, sendHighWaterMark: 4, ...curve });
 socket.connect(endpoint);
 let seq = 0;
 setInterval(() => {

@@ -1,37 +1,33 @@
 #!/usr/bin/env node
 /**
  * Tower process entry: parse, pick the backend, connect, serve. The coordinator normally spawns this;
- * `tower --connect tcp://HOST:PORT --index I --gpu ID` starts one by hand.
+ * `tower --connect tcp://HOST:PORT --index I --gpu ID --keys DIR` starts one by hand on another host, for a
+ * coordinator started with `--listen`.
  */
-import { BACKENDS, type BackendChoice, initBackend } from '@alexnet/core';
-import { Command, Option } from 'commander';
+import { AlexnetError, initBackend, readKeyPair, readPublicKey } from '@alexnet/core';
 import { pino } from 'pino';
+import { type TowerCliOptions, towerCommand } from './cli.js';
 import { startHeartbeat } from './heartbeat.js';
 import { Tower } from './tower.js';
 
 async function main(): Promise<void> {
-  const opts = new Command('tower')
-    .description('one AlexNet tower: holds 1/N of every layer and computes its part')
-    .requiredOption('--connect <endpoint>', 'coordinator endpoint (ipc://… or tcp://host:port)')
-    .requiredOption('--index <n>', 'this tower\'s index, 0-based', (v) => Number.parseInt(v, 10))
-    .option('--gpu <id>', 'GPU id to pin with CUDA_VISIBLE_DEVICES (a GPU backend is tried only when given)')
-    .addOption(new Option('--backend <name>', 'compute backend').choices(BACKENDS).default('auto'))
-    .option('--log-level <level>', 'pino log level', 'warn')
-    .option('--heartbeat-ms <ms>', 'send the coordinator a heartbeat this often (0: none)', (v) => Number.parseInt(v, 10), 1000)
-    .parse()
-    .opts<{ connect: string; index: number; gpu?: string; backend: BackendChoice; logLevel: string; heartbeatMs: number }>();
+  const opts = towerCommand().parse().opts<TowerCliOptions>();
   const log = pino({ name: `tower-${opts.index}`, level: opts.logLevel }, pino.destination(2));
+  const curve = opts.keys ? { pair: readKeyPair(opts.keys, `tower-${opts.index}`), serverKey: readPublicKey(opts.keys, 'coordinator'), dir: opts.keys } : undefined;
+  if (!curve && opts.connect.startsWith('tcp://') && !/^tcp:\/\/(127\.|localhost:|\[::1\]:)/.test(opts.connect)) {
+    log.warn({ coordinator: opts.connect }, 'no --keys: traffic to the coordinator is neither encrypted nor authenticated');
+  }
   // The coordinator's IPC channel closes when it dies, however it dies: never outlive it.
   if (process.send) process.on('disconnect', () => process.exit(1));
   if (opts.gpu !== undefined && process.env.CUDA_VISIBLE_DEVICES === undefined) process.env.CUDA_VISIBLE_DEVICES = opts.gpu;
-  if (opts.heartbeatMs > 0) startHeartbeat(opts.connect, opts.index, opts.heartbeatMs, log);
+  if (opts.heartbeatMs > 0) startHeartbeat(opts.connect, opts.index, opts.heartbeatMs, log, curve);
   const backend = await initBackend(opts.backend, opts.gpu !== undefined);
-  log.info({ backend }, 'backend ready');
-  await new Tower({ connect: opts.connect, index: opts.index, backend, log }).run();
+  log.info({ backend, coordinator: opts.connect }, 'backend ready; connecting');
+  await new Tower({ connect: opts.connect, index: opts.index, backend, log, ...(opts.gpu !== undefined ? { gpu: opts.gpu } : {}), ...(curve ? { curve } : {}) }).run();
   process.exit(0);
 }
 
 main().catch((e) => {
-  process.stderr.write(`tower: ${(e as Error).stack ?? e}\n`);
+  process.stderr.write(`tower: ${e instanceof AlexnetError ? e.message : ((e as Error).stack ?? e)}\n`);
   process.exit(1);
 });

@@ -3,7 +3,8 @@
  * handler per kind (the zeromq.js majordomo shape). A malformed message is logged and dropped; a failing
  * handler reports an `error` to the coordinator; neither takes the process down.
  */
-import { type BackendInfo, buildNet, COORDINATOR_TO_TOWER, decode, encode, type Header, type Kind, type Message, parseConfig, planSplit, ProtocolError } from '@alexnet/core';
+import { hostname } from 'node:os';
+import { type BackendInfo, buildNet, COORDINATOR_TO_TOWER, decode, encode, type Header, KeyError, type KeyPair, type Kind, type Message, parseConfig, planSplit, ProtocolError } from '@alexnet/core';
 import type { Logger } from 'pino';
 import { Dealer } from 'zeromq';
 import { type TensorOut, TowerModel } from './model.js';
@@ -15,22 +16,57 @@ export interface TowerOptions {
   index: number;
   backend: BackendInfo;
   log: Logger;
+  /** The GPU it was given (--gpu), told to the coordinator with hello. */
+  gpu?: string;
+  /** CURVE: this tower's key pair, the coordinator's public key, and where they came from (for messages). */
+  curve?: CurveClient;
 }
+
+export interface CurveClient {
+  pair: KeyPair;
+  serverKey: string;
+  dir: string;
+}
+
+/** Socket options that make a Dealer a CURVE client of the coordinator. */
+export const curveClientOptions = (c: CurveClient | undefined): object => (c ? { curveServerKey: c.serverKey, curvePublicKey: c.pair.publicKey, curveSecretKey: c.pair.secretKey } : {});
+
+/** Handshakes that fail for no stated reason (a wrong coordinator key looks like this) before the tower gives up. */
+const HANDSHAKE_ATTEMPTS = 5;
 
 export class Tower {
   private readonly socket: Dealer;
   private model: TowerModel | undefined;
   /** zeromq.js allows one pending send per socket; sends queue here. */
   private sending: Promise<void> = Promise.resolve();
+  /** Why the tower gave up on the coordinator (its key refused, say); run() throws it. */
+  private fatal: Error | undefined;
 
   constructor(private readonly opts: TowerOptions) {
-    this.socket = new Dealer({ routingId: `tower-${opts.index}`, linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0 });
+    this.socket = new Dealer({ routingId: `tower-${opts.index}`, linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0, ...curveClientOptions(opts.curve) });
   }
 
+  /**
+   * Serve until `shutdown`. Each connection to the coordinator (the first, and after the coordinator
+   * restarted or the network dropped) starts afresh: the model is dropped and the tower says hello. A
+   * `shutdown` with `rejoin` does the same without a new connection (the coordinator restarts its run).
+   */
   async run(): Promise<void> {
-    const { log } = this.opts;
+    void this.watch();
     this.socket.connect(this.opts.connect);
-    await this.send('hello', { tower: this.opts.index, pid: process.pid });
+    try {
+      await this.serve();
+    } catch (e) {
+      if (!this.fatal) throw e; // else: the socket was closed under the loop on purpose
+    }
+    this.model?.dispose();
+    if (this.fatal) throw this.fatal;
+    await this.sending;
+    this.socket.close();
+  }
+
+  private async serve(): Promise<void> {
+    const { log } = this.opts;
     for await (const frames of this.socket) {
       let msg: Message;
       try {
@@ -39,7 +75,11 @@ export class Tower {
         log.warn({ reason: (e as Error).message, frames: frames.length }, 'rejected message');
         continue;
       }
-      if (msg.header.kind === 'shutdown') break;
+      if (msg.header.kind === 'shutdown') {
+        if ((msg.header as Header<'shutdown'>).rejoin !== true) break;
+        this.rejoin();
+        continue;
+      }
       try {
         await this.handle(msg);
       } catch (e) {
@@ -48,8 +88,55 @@ export class Tower {
         await this.send('error', { code: err.code ?? 'E_TOWER', message: `tower ${this.opts.index}: ${msg.header.kind}: ${err.message}` });
       }
     }
+  }
+
+  /** Start afresh: no model until the next init, and a hello to say so. */
+  private rejoin(): void {
     this.model?.dispose();
-    await this.sending;
+    this.model = undefined;
+    const { index, gpu } = this.opts;
+    void this.send('hello', { tower: index, pid: process.pid, host: hostname(), ...(gpu !== undefined ? { gpu } : {}) });
+  }
+
+  /** The socket's connection events: a new connection means a new session; a refused key ends the tower. */
+  private async watch(): Promise<void> {
+    const { connect, curve, index, log } = this.opts;
+    let failures = 0;
+    let connected = false;
+    const name = `tower-${index}`;
+    for await (const ev of this.socket.events) {
+      switch (ev.type) {
+        case 'handshake':
+          failures = 0;
+          connected = true;
+          log.info({ coordinator: connect }, 'connected');
+          this.rejoin();
+          break;
+        case 'disconnect':
+          if (connected) log.warn({ coordinator: connect }, 'lost the coordinator; reconnecting');
+          connected = false;
+          break;
+        case 'handshake:error:auth':
+          return this.stop(new KeyError(`the coordinator at ${connect} refused this tower's key (${curve?.dir}/${name}.key_secret): its --keys directory has another ${name}.key; give both ends the same directory from \`coordinator keys\``));
+        case 'handshake:error:protocol':
+          if (ev.error.code === 'ERR_ZMTP_MECHANISM_MISMATCH') {
+            return this.stop(new KeyError(curve ? `the coordinator at ${connect} does not use CURVE keys: give it --keys too` : `the coordinator at ${connect} only accepts towers with CURVE keys: give this tower --keys DIR (the coordinator's directory from \`coordinator keys\`)`));
+          }
+          log.warn({ coordinator: connect, code: ev.error.code }, 'handshake failed');
+          break;
+        case 'handshake:error:other':
+          if (++failures >= HANDSHAKE_ATTEMPTS) {
+            const hint = curve ? `is ${curve.dir}/coordinator.key the key of the coordinator listening there?` : 'does it expect CURVE keys (--keys)?';
+            return this.stop(new KeyError(`the handshake with the coordinator at ${connect} failed ${failures} times (${ev.error.message}): ${hint}`));
+          }
+          break;
+        default:
+      }
+    }
+  }
+
+  private stop(err: Error): void {
+    this.fatal ??= err;
     this.socket.close();
   }
 

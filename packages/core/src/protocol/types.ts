@@ -37,7 +37,8 @@ export interface PartMeta {
 /** Header fields by message kind (besides v, kind, tensors). */
 export interface Bodies {
   // tower → coordinator
-  hello: { tower: number; pid: number };
+  /** Sent on every (re)connection; `host` and `gpu` say where a tower runs (towers on other hosts). */
+  hello: { tower: number; pid: number; host?: string; gpu?: string };
   ready: { tower: number; backend: string; device: string; gpu: boolean; fallback?: string; params: number };
   /** `ms`: the tower's busy time for the request (compute and encode); `layers`: per-layer ms when profiling. */
   activation: { step: number; segment: number; part: number; ms: number; layers?: number[] };
@@ -59,7 +60,8 @@ export interface Bodies {
   get_weights: { state?: boolean };
   /** Parameter values and optimizer state to load, in the layout `get_weights` with state returns. */
   load: { params: ParamMeta[] };
-  shutdown: Record<string, never>;
+  /** `rejoin`: drop the model and say hello again (the run restarts), instead of exiting. */
+  shutdown: { rejoin?: boolean };
 }
 
 export type Kind = keyof Bodies;

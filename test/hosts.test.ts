@@ -1,0 +1,202 @@
+/**
+ * Towers on other hosts: a coordinator with --listen waits for towers started by hand, admits only the
+ * tower keys it was given (CURVE), and trains the same run a spawned one does. As root, each tower runs in
+ * its own network namespace and reaches the coordinator over a veth pair, as from another machine; a tower
+ * killed there is replaced and the run restarts from its checkpoint.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { readCheckpoint } from '@alexnet/coordinator';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli, fixture, maxDiff, root, runCli } from './helpers.js';
+
+const towerMain = resolve(root, 'packages/tower/dist/main.js');
+const STEPS = 60;
+const common = ['--config', fixture('tiny.yaml'), '--steps', String(STEPS), '--backend', 'wasm', '--checkpoint-every', '10'];
+
+interface Proc {
+  child: ChildProcess;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+function start(cmd: string, args: string[]): Proc {
+  const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stdout!.resume();
+  child.stderr!.on('data', (d) => (err += d));
+  return { child, stderr: () => err, exited: new Promise((done) => child.on('exit', (code) => done(code))) };
+}
+
+/** A tower on "another host": in network namespace `ns` when given. */
+const tower = (connect: string, index: number, keys: string, ns?: string): Proc => {
+  const args = [towerMain, '--connect', connect, '--index', String(index), '--keys', keys, '--backend', 'wasm', '--log-level', 'info'];
+  return ns ? start('ip', ['netns', 'exec', ns, process.execPath, ...args]) : start(process.execPath, args);
+};
+
+const coordinator = (args: string[]): Proc => start(process.execPath, [cli, ...args]);
+
+async function until(what: string, cond: () => boolean, ms = 60_000): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((done) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => done(port));
+    });
+  });
+}
+
+/** `coordinator keys` into a fresh directory; plus a stranger's: another tower-0 key pair with the right coordinator.key. */
+async function makeKeys(): Promise<{ keys: string; stranger: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'alexnet-keys-'));
+  const keys = join(dir, 'ours');
+  const other = join(dir, 'other');
+  for (const d of [keys, other]) expect((await runCli(['keys', '--out', d, '--towers', '2'])).code).toBe(0);
+  const stranger = join(dir, 'stranger');
+  mkdirSync(stranger);
+  copyFileSync(join(other, 'tower-0.key_secret'), join(stranger, 'tower-0.key_secret'));
+  copyFileSync(join(keys, 'coordinator.key'), join(stranger, 'coordinator.key'));
+  return { keys, stranger };
+}
+
+let reference: string;
+beforeAll(async () => {
+  // the same run with spawned towers: what a run over the network must end with
+  reference = mkdtempSync(join(tmpdir(), 'alexnet-hosts-ref-'));
+  expect((await runCli([...common, '--gpus', '0,1', '--out', reference])).code).toBe(0);
+});
+
+describe('--listen refuses what it cannot do safely', () => {
+  it('a non-loopback address without keys, saying how to make keys', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'alexnet-listen-')), 'run');
+    const r = await runCli(['--config', fixture('tiny.yaml'), '--listen', '0.0.0.0:5555', '--out', out]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^coordinator: --listen: tcp:\/\/0\.0\.0\.0:5555 is reachable from other hosts.*`coordinator keys --out DIR --towers N` makes them; give the same DIR to the coordinator and the towers with --keys DIR; or pass --insecure/m);
+    expect(existsSync(join(out, 'checkpoint.bin'))).toBe(false);
+  });
+
+  it('other mistakes, each named', async () => {
+    const cases: [string[], RegExp][] = [
+      [['--listen', 'tcp://0.0.0.0'], /--listen: "tcp:\/\/0\.0\.0\.0" is not tcp:\/\/ADDRESS:PORT/],
+      [['--listen', '127.0.0.1:70000'], /is not tcp:\/\/ADDRESS:PORT/],
+      [['--keys', '/nonexistent'], /--keys: keys are for towers on other hosts: give --listen/],
+      [['--insecure'], /--insecure: only means something with --listen/],
+      [['--listen', '0.0.0.0:5555', '--keys', '/nonexistent'], /\/nonexistent\/coordinator\.key_secret does not exist: `coordinator keys/],
+      [['--listen', '127.0.0.1:5555', '--baseline'], /--baseline: with --listen the towers are on other hosts/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await runCli(['--config', fixture('tiny.yaml'), ...args]);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr, args.join(' ')).toMatch(message);
+    }
+  });
+
+  it('keys are never overwritten', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'alexnet-keys-')), 'k');
+    expect((await runCli(['keys', '--out', dir])).code).toBe(0);
+    const again = await runCli(['keys', '--out', dir]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/coordinator\.key exists: keys are never overwritten/);
+  });
+});
+
+describe('towers started by hand, over loopback with CURVE', () => {
+  it('train the run spawned towers train; a tower with another key is refused', async () => {
+    const { keys, stranger } = await makeKeys();
+    const port = await freePort();
+    const endpoint = `tcp://127.0.0.1:${port}`;
+    const out = mkdtempSync(join(tmpdir(), 'alexnet-listen-'));
+    const c = coordinator([...common, '--listen', endpoint, '--keys', keys, '--out', out]);
+    await until('the coordinator to listen', () => /waiting for 2 towers/.test(c.stderr()));
+    const intruder = tower(endpoint, 0, stranger);
+    expect(await intruder.exited).toBe(1);
+    expect(intruder.stderr()).toMatch(/^tower: the coordinator at tcp:\/\/127\.0\.0\.1:\d+ refused this tower's key/m);
+    const towers = [tower(endpoint, 0, keys), tower(endpoint, 1, keys)];
+    expect(await c.exited, c.stderr()).toBe(0);
+    for (const t of towers) expect(await t.exited, t.stderr()).toBe(0);
+    expect(c.stderr()).toMatch(/refused a connection from 127\.0\.0\.1: its key \S{40} is not one of the tower keys in/);
+    expect(c.stderr()).toMatch(/tower 0 joined from/);
+    expect(maxDiff(readCheckpoint(reference).tensors, readCheckpoint(out).tensors)).toBe(0);
+  });
+});
+
+/** Two network namespaces, each joined to this one by a veth pair: 10.213.<n>.1 here, 10.213.<n>.2 there. */
+function netns(): { ok: true; names: string[]; host: (n: number) => string; remove: () => void } | { ok: false; why: string } {
+  if (process.getuid?.() !== 0) return { ok: false, why: 'needs root (network namespaces)' };
+  const tag = `ax${process.pid % 100000}`;
+  const names = [0, 1].map((n) => `${tag}-${n}`);
+  const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' });
+  const remove = () => {
+    for (const ns of names) {
+      try {
+        ip('netns', 'del', ns); // takes its end of the veth pair, and so the pair, with it
+      } catch {
+        // not created
+      }
+    }
+  };
+  try {
+    names.forEach((ns, n) => {
+      ip('netns', 'add', ns);
+      ip('link', 'add', `${tag}h${n}`, 'type', 'veth', 'peer', 'name', `${tag}n${n}`);
+      ip('link', 'set', `${tag}n${n}`, 'netns', ns);
+      ip('addr', 'add', `10.213.${n + 1}.1/24`, 'dev', `${tag}h${n}`);
+      ip('link', 'set', `${tag}h${n}`, 'up');
+      ip('netns', 'exec', ns, 'ip', 'addr', 'add', `10.213.${n + 1}.2/24`, 'dev', `${tag}n${n}`);
+      ip('netns', 'exec', ns, 'ip', 'link', 'set', `${tag}n${n}`, 'up');
+      ip('netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up');
+    });
+  } catch (e) {
+    remove();
+    return { ok: false, why: `network namespaces unavailable: ${String((e as { stderr?: Buffer }).stderr ?? e).trim().split('\n')[0]}` };
+  }
+  return { ok: true, names, host: (n) => `10.213.${n + 1}.1`, remove };
+}
+
+describe('towers in their own network namespaces, over TCP with CURVE', () => {
+  const ns = netns();
+  afterAll(() => {
+    if (ns.ok) ns.remove();
+  });
+  it.skipIf(!ns.ok)(`train across the namespaces; a wrong key is refused; a tower killed there is replaced and the run restarts from its checkpoint${ns.ok ? '' : ` (skipped: ${ns.why})`}`, async () => {
+    if (!ns.ok) return;
+    const { keys, stranger } = await makeKeys();
+    const port = await freePort();
+    const out = mkdtempSync(join(tmpdir(), 'alexnet-netns-'));
+    const c = coordinator([...common, '--listen', `tcp://0.0.0.0:${port}`, '--keys', keys, '--out', out, '--max-restarts', '1', '--heartbeat-timeout', '3']);
+    let step = 0;
+    c.child.stderr!.on('data', (d) => {
+      for (const m of String(d).matchAll(/"kind":"step","run":"split","step":(\d+)/g)) step = Number(m[1]);
+    });
+    await until('the coordinator to listen', () => /waiting for 2 towers/.test(c.stderr()));
+    // each tower reaches the coordinator at the address of its namespace's link
+    const connect = (n: number) => `tcp://${ns.host(n)}:${port}`;
+    const intruder = tower(connect(1), 0, stranger, ns.names[1]);
+    expect(await intruder.exited).toBe(1);
+    expect(intruder.stderr()).toMatch(/refused this tower's key/);
+    await until('the refusal to be logged', () => /refused a connection from 10\.213\.2\.2/.test(c.stderr()));
+    const first = [tower(connect(0), 0, keys, ns.names[0]), tower(connect(1), 1, keys, ns.names[1])];
+    await until('step 25', () => step >= 25);
+    first[1]!.child.kill('SIGKILL'); // `ip netns exec` execs node: this is the tower itself
+    await until('the restart', () => /restart 1 of 1, from the checkpoint at step \d+/.test(c.stderr()));
+    const replacement = tower(connect(1), 1, keys, ns.names[1]);
+    expect(await c.exited, c.stderr()).toBe(0);
+    for (const t of [first[0]!, replacement]) expect(await t.exited, t.stderr()).toBe(0);
+    // found by its silence (a process killed on another host sends no exit notice), or by its reconnection
+    expect(c.stderr()).toMatch(/split: tower 1 \(host [^,]+, pid \d+\) (sent no heartbeat for \d\.\d s: stopped or hung|reconnected)/);
+    const a = readCheckpoint(reference);
+    const b = readCheckpoint(out);
+    expect(b.step).toBe(STEPS);
+    expect(maxDiff(a.tensors, b.tensors)).toBe(0);
+  });
+});
