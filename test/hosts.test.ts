@@ -39,6 +39,21 @@ const tower = (connect: string, index: number, keys: string, ns?: string): Proc 
 
 const coordinator = (args: string[]): Proc => start(process.execPath, [cli, ...args]);
 
+/** Call `act` once, as soon as the coordinator logs training step `n` (not on a poll: tiny steps are fast). */
+function atStep(c: Proc, n: number, act: () => void): Promise<void> {
+  return new Promise((done) => {
+    const watch = (d: Buffer): void => {
+      for (const m of String(d).matchAll(/"kind":"step","run":"split","step":(\d+)/g)) {
+        if (Number(m[1]) < n) continue;
+        c.child.stderr!.off('data', watch);
+        act();
+        return done();
+      }
+    };
+    c.child.stderr!.on('data', watch);
+  });
+}
+
 async function until(what: string, cond: () => boolean, ms = 60_000): Promise<void> {
   const t0 = Date.now();
   while (!cond()) {
@@ -111,28 +126,46 @@ describe('--listen refuses what it cannot do safely', () => {
 });
 
 describe('towers started by hand, over loopback with CURVE', () => {
-  it('train the run spawned towers train; a tower with another key is refused', async () => {
+  it('train the run spawned towers train; a tower with another key is refused; a killed coordinator is resumed and the towers rejoin it', async () => {
     const { keys, stranger } = await makeKeys();
     const port = await freePort();
     const endpoint = `tcp://127.0.0.1:${port}`;
     const out = mkdtempSync(join(tmpdir(), 'alexnet-listen-'));
     const c = coordinator([...common, '--listen', endpoint, '--keys', keys, '--out', out]);
+    // the coordinator dies mid-run; the towers on their hosts wait, and join the one resumed by hand
+    const killed = atStep(c, 25, () => c.child.kill('SIGKILL'));
     await until('the coordinator to listen', () => /waiting for 2 towers/.test(c.stderr()));
     const intruder = tower(endpoint, 0, stranger);
     expect(await intruder.exited).toBe(1);
     expect(intruder.stderr()).toMatch(/^tower: the coordinator at tcp:\/\/127\.0\.0\.1:\d+ refused this tower's key/m);
     const towers = [tower(endpoint, 0, keys), tower(endpoint, 1, keys)];
-    expect(await c.exited, c.stderr()).toBe(0);
-    for (const t of towers) expect(await t.exited, t.stderr()).toBe(0);
+    await killed;
+    await c.exited;
     expect(c.stderr()).toMatch(/refused a connection from 127\.0\.0\.1: its key \S{40} is not one of the tower keys in/);
     expect(c.stderr()).toMatch(/tower 0 joined from/);
-    expect(maxDiff(readCheckpoint(reference).tensors, readCheckpoint(out).tensors)).toBe(0);
+    const resumed = coordinator([...common, '--listen', endpoint, '--keys', keys, '--out', out, '--resume', out]);
+    expect(await resumed.exited, resumed.stderr()).toBe(0);
+    for (const t of towers) expect(await t.exited, t.stderr()).toBe(0);
+    expect(resumed.stderr()).toMatch(/tower 1 joined from/);
+    const b = readCheckpoint(out);
+    expect(b.step).toBe(STEPS);
+    expect(maxDiff(readCheckpoint(reference).tensors, b.tensors)).toBe(0);
   });
 });
 
+/** Whether this process may make network namespaces (root with `ip`); else why not. */
+function netnsProbe(): string | undefined {
+  if (process.getuid?.() !== 0) return 'needs root (network namespaces)';
+  try {
+    execFileSync('ip', ['netns', 'list'], { stdio: 'pipe' });
+    return undefined;
+  } catch (e) {
+    return `network namespaces unavailable: ${String((e as { stderr?: Buffer }).stderr ?? e).trim().split('\n')[0]}`;
+  }
+}
+
 /** Two network namespaces, each joined to this one by a veth pair: 10.213.<n>.1 here, 10.213.<n>.2 there. */
-function netns(): { ok: true; names: string[]; host: (n: number) => string; remove: () => void } | { ok: false; why: string } {
-  if (process.getuid?.() !== 0) return { ok: false, why: 'needs root (network namespaces)' };
+function makeNetns(): { names: string[]; host: (n: number) => string; remove: () => void } {
   const tag = `ax${process.pid % 100000}`;
   const names = [0, 1].map((n) => `${tag}-${n}`);
   const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' });
@@ -158,38 +191,33 @@ function netns(): { ok: true; names: string[]; host: (n: number) => string; remo
     });
   } catch (e) {
     remove();
-    return { ok: false, why: `network namespaces unavailable: ${String((e as { stderr?: Buffer }).stderr ?? e).trim().split('\n')[0]}` };
+    throw new Error(`could not set up the network namespaces: ${String((e as { stderr?: Buffer }).stderr ?? e).trim()}`);
   }
-  return { ok: true, names, host: (n) => `10.213.${n + 1}.1`, remove };
+  return { names, host: (n) => `10.213.${n + 1}.1`, remove };
 }
 
 describe('towers in their own network namespaces, over TCP with CURVE', () => {
-  const ns = netns();
-  afterAll(() => {
-    if (ns.ok) ns.remove();
-  });
-  it.skipIf(!ns.ok)(`train across the namespaces; a wrong key is refused; a tower killed there is replaced and the run restarts from its checkpoint${ns.ok ? '' : ` (skipped: ${ns.why})`}`, async () => {
-    if (!ns.ok) return;
+  const why = netnsProbe();
+  let ns: ReturnType<typeof makeNetns> | undefined;
+  afterAll(() => ns?.remove());
+  it.skipIf(why !== undefined)(`train across the namespaces; a wrong key is refused; a tower killed there is replaced and the run restarts from its checkpoint${why ? ` (skipped: ${why})` : ''}`, async () => {
+    ns = makeNetns();
+    const { names, host } = ns;
     const { keys, stranger } = await makeKeys();
     const port = await freePort();
     const out = mkdtempSync(join(tmpdir(), 'alexnet-netns-'));
     const c = coordinator([...common, '--listen', `tcp://0.0.0.0:${port}`, '--keys', keys, '--out', out, '--max-restarts', '1', '--heartbeat-timeout', '3']);
-    let step = 0;
-    c.child.stderr!.on('data', (d) => {
-      for (const m of String(d).matchAll(/"kind":"step","run":"split","step":(\d+)/g)) step = Number(m[1]);
-    });
     await until('the coordinator to listen', () => /waiting for 2 towers/.test(c.stderr()));
     // each tower reaches the coordinator at the address of its namespace's link
-    const connect = (n: number) => `tcp://${ns.host(n)}:${port}`;
-    const intruder = tower(connect(1), 0, stranger, ns.names[1]);
+    const connect = (n: number) => `tcp://${host(n)}:${port}`;
+    const intruder = tower(connect(1), 0, stranger, names[1]);
     expect(await intruder.exited).toBe(1);
     expect(intruder.stderr()).toMatch(/refused this tower's key/);
     await until('the refusal to be logged', () => /refused a connection from 10\.213\.2\.2/.test(c.stderr()));
-    const first = [tower(connect(0), 0, keys, ns.names[0]), tower(connect(1), 1, keys, ns.names[1])];
-    await until('step 25', () => step >= 25);
-    first[1]!.child.kill('SIGKILL'); // `ip netns exec` execs node: this is the tower itself
+    const first = [tower(connect(0), 0, keys, names[0]), tower(connect(1), 1, keys, names[1])];
+    await atStep(c, 25, () => first[1]!.child.kill('SIGKILL')); // `ip netns exec` execs node: this is the tower itself
     await until('the restart', () => /restart 1 of 1, from the checkpoint at step \d+/.test(c.stderr()));
-    const replacement = tower(connect(1), 1, keys, ns.names[1]);
+    const replacement = tower(connect(1), 1, keys, names[1]);
     expect(await c.exited, c.stderr()).toBe(0);
     for (const t of [first[0]!, replacement]) expect(await t.exited, t.stderr()).toBe(0);
     // found by its silence (a process killed on another host sends no exit notice), or by its reconnection

@@ -20,10 +20,14 @@ async function main(): Promise<void> {
   // The coordinator's IPC channel closes when it dies, however it dies: never outlive it.
   if (process.send) process.on('disconnect', () => process.exit(1));
   if (opts.gpu !== undefined && process.env.CUDA_VISIBLE_DEVICES === undefined) process.env.CUDA_VISIBLE_DEVICES = opts.gpu;
-  if (opts.heartbeatMs > 0) startHeartbeat(opts.connect, opts.index, opts.heartbeatMs, log, curve);
-  const backend = await initBackend(opts.backend, opts.gpu !== undefined);
-  log.info({ backend, coordinator: opts.connect }, 'backend ready; connecting');
-  await new Tower({ connect: opts.connect, index: opts.index, backend, log, ...(opts.gpu !== undefined ? { gpu: opts.gpu } : {}), ...(curve ? { curve } : {}) }).run();
+  const heartbeat = opts.heartbeatMs > 0 ? startHeartbeat(opts.connect, opts.index, opts.heartbeatMs, log, curve) : undefined;
+  try {
+    const backend = await initBackend(opts.backend, opts.gpu !== undefined);
+    log.info({ backend, coordinator: opts.connect }, 'backend ready; connecting');
+    await new Tower({ connect: opts.connect, index: opts.index, backend, log, ...(opts.gpu !== undefined ? { gpu: opts.gpu } : {}), ...(curve ? { curve } : {}) }).run();
+  } finally {
+    await heartbeat?.stop();
+  }
   process.exit(0);
 }
 
