@@ -72,6 +72,27 @@ describe('the run directory', () => {
     expect(busy.stderr).toMatch(new RegExp(`coordinator: --out: ${b} is in use by another run \\(pid ${process.pid}\\)`));
   });
 
+  it('--continue starts a run in --out, and continues it from its checkpoint when run again (a job that restarts itself)', async () => {
+    const whole = mkdtempSync(join(tmpdir(), 'alexnet-continue-whole-'));
+    const dir = join(mkdtempSync(join(tmpdir(), 'alexnet-continue-')), 'run');
+    const args = ['--config', fixture('tiny.yaml'), '--gpus', '0,1', '--backend', 'wasm', '--quiet'];
+    expect((await runCli([...args, '--steps', '12', '--out', whole])).code).toBe(0);
+    const first = await runCli([...args, '--steps', '8', '--out', dir, '--continue']);
+    expect(first.code, first.stderr).toBe(0);
+    expect(readCheckpoint(dir).step).toBe(8);
+    const again = await runCli([...args.filter((a) => a !== '--quiet'), '--steps', '12', '--out', dir, '--continue']);
+    expect(again.code, again.stderr).toBe(0);
+    expect([...again.stderr.matchAll(/"kind":"step"/g)]).toHaveLength(4); // trained 9..12 only
+    const steps = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.kind === 'step').map((l) => l.step);
+    expect(steps).toEqual(Array.from({ length: 12 }, (_, i) => i + 1)); // 9..12 were added to 1..8
+    const a = readCheckpoint(whole);
+    const b = readCheckpoint(dir);
+    for (const [k, v] of a.tensors) expect(Buffer.from(b.tensors.get(k)!.data.buffer).equals(Buffer.from(v.data.buffer)), k).toBe(true);
+    const alone = await runCli([...args, '--continue']);
+    expect(alone.code).toBe(1);
+    expect(alone.stderr).toMatch(/coordinator: --continue: needs --out DIR/);
+  });
+
   it('shows a progress bar per epoch on a terminal, with evaluations printed above it', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'alexnet-tty-'));
     const cmd = [process.execPath, cli, '--config', fixture('tiny.yaml'), '--gpus', '0,1', '--backend', 'wasm', '--steps', '16'].map((a) => `'${a}'`).join(' ');

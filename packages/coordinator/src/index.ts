@@ -10,3 +10,4 @@ export { type Checkpoint, readCheckpoint, writeCheckpoint } from './checkpoint.j
 export * from './export/index.js';
 export { ReportError, writeReport } from './report/index.js';
 export { coordinatorProgram } from './program.js';
+export { checkListen, type ListenAddress, parseListen } from './listen.js';

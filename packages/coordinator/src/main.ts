@@ -37,6 +37,8 @@ export interface MainOptions extends ListenOptions {
   checkpointEvery?: number;
   /** Continue the run whose checkpoint is in this directory. */
   resume?: string;
+  /** Continue the run in --out from its checkpoint if it has one, else start it (for jobs that restart themselves). */
+  continue?: boolean;
   /** When a tower dies, stop the others, restart them all and resume from the last checkpoint, up to this many times. */
   maxRestarts?: number;
   /** Seconds without a heartbeat after which a tower counts as hung (default 10). */
@@ -76,7 +78,13 @@ export function makeRunDir(configFile: string, now = new Date()): string {
   }
 }
 
-export async function runMain(o: MainOptions): Promise<number> {
+export async function runMain(opts: MainOptions): Promise<number> {
+  let o = opts;
+  if (o.continue) {
+    if (!o.out) throw new ConfigError('--continue', 'needs --out DIR, the run directory to continue or start');
+    if (o.resume) throw new ConfigError('--continue', 'give --resume DIR or --continue, not both');
+    if (existsSync(join(o.out, CHECKPOINT_FILE))) o = { ...o, resume: o.out };
+  }
   const config = resolveConfig(o);
   const devices = o.gpus ?? Array.from({ length: config.net.groups }, (_, i) => String(i));
   // Refuse what cannot run before any process starts.
@@ -132,7 +140,8 @@ function lockRunDir(out: string): () => void {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const pid = Number(readFileSync(lock, 'utf8'));
-      if (pid > 0 && isAlive(pid)) throw new ConfigError('--out', `${out} is in use by another run (pid ${pid}); give another --out`);
+      // our own pid: a run in a container (pid 1 each time) that was killed, not one still running
+      if (pid > 0 && pid !== process.pid && isAlive(pid)) throw new ConfigError('--out', `${out} is in use by another run (pid ${pid}); give another --out`);
       rmSync(lock, { force: true }); // left by a run that died
     }
   }

@@ -46,6 +46,7 @@ export function coordinatorProgram(): Command {
     .option('--max-restarts <n>', 'when a tower dies, restart the towers and resume from the last checkpoint, up to n times (default 0)', nonNegative('--max-restarts'))
     .option('--heartbeat-timeout <seconds>', 'a tower that sends no heartbeat this long counts as hung: the run stops, or restarts with --max-restarts (default 10)', seconds('--heartbeat-timeout'))
     .option('--resume <dir>', 'continue from the checkpoint in <dir> (on any number of towers)')
+    .option('--continue', 'continue the run in --out from its checkpoint if it has one, else start it there (one command for a job that may be restarted)')
     .option('--listen <address>', 'do not spawn towers: wait for the config\'s towers (tower-0…N-1, N from --gpus or net.groups) to connect from other hosts, at tcp://ADDRESS:PORT')
     .option('--keys <dir>', 'with --listen: CURVE keys from `coordinator keys`; only towers holding them are admitted, and the traffic is encrypted')
     .option('--insecure', 'with --listen: allow a non-loopback address without --keys (anyone who can reach it can join)')

@@ -21,6 +21,13 @@ async function main(): Promise<void> {
   if (process.send) process.on('disconnect', () => process.exit(1));
   if (opts.gpu !== undefined && process.env.CUDA_VISIBLE_DEVICES === undefined) process.env.CUDA_VISIBLE_DEVICES = opts.gpu;
   const heartbeat = opts.heartbeatMs > 0 ? startHeartbeat(opts.connect, opts.index, opts.heartbeatMs, log, curve) : undefined;
+  // Stopped by an orchestrator (pid 1 in a container ignores SIGTERM unless handled): nothing to save.
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(sig, () => {
+      log.warn({ signal: sig }, 'stopping');
+      void (heartbeat?.stop() ?? Promise.resolve()).then(() => process.exit(128 + (sig === 'SIGTERM' ? 15 : 2)));
+    });
+  }
   try {
     const backend = await initBackend(opts.backend, opts.gpu !== undefined);
     log.info({ backend, coordinator: opts.connect }, 'backend ready; connecting');
