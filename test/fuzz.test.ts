@@ -58,7 +58,8 @@ function fuzzMessage(rand: () => number, n: number): Buffer[] {
 describe('fuzzing the wire', () => {
   it(`a live tower survives ${FRAMES} random and mutated messages, logs every rejection with its reason, then initialises`, async () => {
     const endpoint = `ipc://${join(mkdtempSync(join(tmpdir(), 'alexnet-fuzz-')), 'towers.sock')}`;
-    const router = new Router({ linger: 0 });
+    // no high-water mark: a Router drops what does not fit (1,000 by default), and on a busy machine the tower lags
+    const router = new Router({ linger: 0, sendHighWaterMark: 0 });
     await router.bind(endpoint);
     const main = fileURLToPath(import.meta.resolve('@alexnet/tower/main'));
     const tower = spawn(process.execPath, [main, '--connect', endpoint, '--index', '0', '--backend', 'wasm', '--log-level', 'warn', '--heartbeat-ms', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
