@@ -16,7 +16,6 @@ export interface Outgoing {
 }
 
 interface Waiter {
-  kind: Kind;
   resolve: (m: Message) => void;
   reject: (e: Error) => void;
 }
@@ -109,7 +108,7 @@ export class TowerLink {
     if (this.failure) return Promise.reject(this.failure);
     const queued = this.inbox[t]!.shift();
     if (queued) return Promise.resolve(queued);
-    return new Promise<Message>((resolve, reject) => this.waiters[t]!.push({ kind: 'hello', resolve, reject }));
+    return new Promise<Message>((resolve, reject) => this.waiters[t]!.push({ resolve, reject }));
   }
 
   /** Ready for another session over the same socket (a restart with towers on other hosts): only hellos are kept. */
