@@ -1,9 +1,11 @@
 /**
  * Convolution, optionally grouped (the paper's `reads: own` conv2/conv4/conv5 on one device are 2 groups).
- * Filters [fh, fw, Ci/groups, Co], explicit symmetric padding, NHWC.
+ * Filters [fh, fw, Ci/groups, Co], symmetric padding by `pad`, NHWC. The kernels are handed the padding in
+ * a form every backend accepts (kernels/padding.ts): tfjs-node refuses a number.
  */
 import * as tf from '@tensorflow/tfjs';
 import { conv2dBackpropInput } from '../kernels/conv2d_backprop_input.js';
+import { convPadding, namedPadding, padSpatial } from '../kernels/padding.js';
 import { concatGroups, perGroup } from './groups.js';
 import type { LayerOp } from './types.js';
 
@@ -20,7 +22,8 @@ export function convForward(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, a: C
     const xs = perGroup(x, a.groups);
     const ws = perGroup(w, a.groups);
     const bs = perGroup(b, a.groups);
-    const ys = xs.map((xi, g) => tf.fused.conv2d({ x: xi, filter: ws[g]!, strides: a.stride, pad: a.pad, bias: bs[g]! }));
+    const pad = convPadding([x.shape[1], x.shape[2]], [w.shape[0], w.shape[1]], a.stride, a.pad);
+    const ys = xs.map((xi, g) => tf.fused.conv2d({ x: xi, filter: ws[g]!, strides: a.stride, pad, bias: bs[g]! }));
     return concatGroups(ys);
   });
 }
@@ -35,6 +38,16 @@ function biasGrad(dy: tf.Tensor4D): tf.Tensor1D {
   return tf.reshape(tf.matMul(tf.reshape(dy, [rows, c]), tf.ones([rows, 1]), true, false), [c]);
 }
 
+/**
+ * ∂L/∂W by the backend's Conv2DBackpropFilter, which on tfjs-node takes only VALID or SAME: any other
+ * padding is applied to x first, then VALID.
+ */
+function filterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, number, number, number], a: ConvArgs): tf.Tensor4D {
+  const named = namedPadding([x.shape[1], x.shape[2]], [filterShape[0], filterShape[1]], a.stride, a.pad);
+  const attrs = { strides: [a.stride, a.stride], pad: named ?? 'valid', dataFormat: 'NHWC', filterShape };
+  return tf.engine().runKernel('Conv2DBackpropFilter', { x: named ? x : padSpatial(x, a.pad), dy }, attrs as never) as tf.Tensor4D;
+}
+
 export function convBackward(x: tf.Tensor4D, w: tf.Tensor4D, dy: tf.Tensor4D, a: ConvArgs, needDx = true): { dx: tf.Tensor4D | undefined; dw: tf.Tensor4D; db: tf.Tensor1D } {
   return tf.tidy(() => {
     const xs = perGroup(x, a.groups);
@@ -46,14 +59,7 @@ export function convBackward(x: tf.Tensor4D, w: tf.Tensor4D, dy: tf.Tensor4D, a:
       const wi = ws[g]!;
       const dyi = dys[g]!;
       if (needDx) dxs.push(conv2dBackpropInput(dyi, wi, xi.shape, a.stride, a.pad));
-      dws.push(
-        tf.engine().runKernel('Conv2DBackpropFilter', { x: xi, dy: dyi }, {
-          strides: [a.stride, a.stride],
-          pad: a.pad,
-          dataFormat: 'NHWC',
-          filterShape: wi.shape,
-        }) as tf.Tensor4D,
-      );
+      dws.push(filterGrad(xi, dyi, wi.shape, a));
     });
     const dx = needDx ? concatGroups(dxs) : undefined;
     return { dw: concatGroups(dws), db: biasGrad(dy), ...(dx ? { dx } : {}) } as { dx: tf.Tensor4D | undefined; dw: tf.Tensor4D; db: tf.Tensor1D };
