@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readCheckpoint } from '@alexnet/coordinator';
+import { CONTRACT_BACKEND } from '@alexnet/core';
 import { describe, expect, it } from 'vitest';
 import { fixture, maxDiff as maxDiffOf, runCli } from './helpers.js';
 
@@ -50,6 +51,12 @@ describe('checkpoints', () => {
     const one = await runCli(['--gpus', '0', ...base, '--steps', '12', '--resume', join(dir, 'sgd-first'), '--out', join(dir, 'one'), '--checkpoint-every', '3']);
     expect(one.code, one.stderr).toBe(0);
     expect(maxDiff(a, readCheckpoint(join(dir, 'one')))).toBeLessThan(1e-6);
+  });
+  it('on the tfjs-node contract backend: stopping after step 9 and resuming gives the weights and momentum of an uninterrupted run', async () => {
+    const { a, b, stopped, rest } = await stopAndResume('contract', ['--config', fixture('tiny.yaml'), '--backend', CONTRACT_BACKEND, '--json']);
+    expect((JSON.parse(rest.stdout) as { backend: string }).backend).toBe(CONTRACT_BACKEND);
+    expect(maxDiff(a, b)).toBe(0);
+    expect(maxDiff(a, stopped)).toBeGreaterThan(1e-4);
   });
   it('with adam: stopping after step 9 and resuming gives the weights and moments of an uninterrupted run', async () => {
     // tiny.yaml with Adam in place of SGD (t counts on from the checkpoint's step: the bias correction continues).

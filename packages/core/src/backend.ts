@@ -4,14 +4,15 @@
  * tfjs-node-gpu has no device API: the coordinator pins each tower with CUDA_VISIBLE_DEVICES.
  */
 import * as tf from '@tensorflow/tfjs';
+import { CONTRACT_BACKEND, registerContractBackend } from './contract/backend.js';
 import { AlexnetError } from './errors.js';
 import { registerConv2DBackpropFilter } from './kernels/conv2d_backprop_filter.js';
 
-export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu', CONTRACT_BACKEND] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
 
 export interface BackendInfo {
-  /** The TF.js backend name now active: tensorflow, wasm or cpu. */
+  /** The TF.js backend name now active: tensorflow, wasm, cpu or tfjs-node-contract. */
   name: string;
   /** Human description, e.g. "tfjs-node-gpu (CUDA)" or "wasm (XNNPACK, SIMD, 1 thread)". */
   device: string;
@@ -57,6 +58,11 @@ export async function initBackend(choice: BackendChoice, wantGpu: boolean): Prom
   if (choice === 'wasm') {
     await useWasm();
     return { name: 'wasm', device: 'wasm (XNNPACK, SIMD, 1 thread)', gpu: false };
+  }
+  if (choice === CONTRACT_BACKEND) {
+    registerContractBackend();
+    if (!(await tf.setBackend(CONTRACT_BACKEND))) throw new AlexnetError('E_BACKEND', `the ${CONTRACT_BACKEND} backend did not initialise`);
+    return { name: CONTRACT_BACKEND, device: "tfjs-backend-cpu's kernels under tfjs-node's rules (plain JS, for tests)", gpu: false };
   }
   await tf.setBackend('cpu');
   return { name: 'cpu', device: 'cpu (plain JS)', gpu: false };

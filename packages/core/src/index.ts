@@ -1,4 +1,6 @@
 export * from './backend.js';
+export { CONTRACT_BACKEND, ContractError, registerContractBackend } from './contract/backend.js';
+export { type KernelRule, RULES, TFJS_NODE_KERNELS } from './contract/rules.js';
 export * from './config.js';
 export * from './errors.js';
 export * from './flops.js';
@@ -15,4 +17,5 @@ export { conv2dBackpropFilterViaConv, registerConv2DBackpropFilter } from './ker
 export { accumulate, sgdStep } from './kernels/sgd.js';
 export { type AdamHyper, adamStep } from './kernels/adam.js';
 export { type Heap, wasmHeap } from './kernels/heap.js';
+export { convPadding, namedPadding, samePadding } from './kernels/padding.js';
 export * from './keys/index.js';

@@ -32,36 +32,35 @@ export function conv2dBackpropFilterViaConv(x: tf.Tensor4D, dy: tf.Tensor4D, att
   });
 }
 
-let registered = false;
+/**
+ * The kernel function: wraps the engine's tensor infos as tensors, computes, and hands back a tensor info
+ * the engine owns.
+ */
+export const conv2dBackpropFilterKernel: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  const engine = tf.engine();
+  const refs = backend as unknown as { incRef(id: object): void };
+  const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+  // Wrapping a tensor info does not take a backend reference, but disposing the wrapper releases one:
+  // take one per wrapper so the caller's x and dy survive.
+  refs.incRef(x.dataId);
+  refs.incRef(dy.dataId);
+  const xt = engine.makeTensorFromTensorInfo(x) as tf.Tensor4D;
+  const dyt = engine.makeTensorFromTensorInfo(dy) as tf.Tensor4D;
+  try {
+    const result = conv2dBackpropFilterViaConv(xt, dyt, attrs as unknown as Attrs);
+    // Hand the engine a tensor info it owns: keep the data alive past our wrapper's disposal.
+    refs.incRef(result.dataId);
+    const info: tf.TensorInfo = { dataId: result.dataId, shape: result.shape, dtype: result.dtype };
+    result.dispose();
+    return info;
+  } finally {
+    xt.dispose();
+    dyt.dispose();
+  }
+};
 
 /** Register the kernel for `backendName` (idempotent). */
 export function registerConv2DBackpropFilter(backendName = 'wasm'): void {
-  if (registered || tf.getKernel('Conv2DBackpropFilter', backendName)) return;
-  tf.registerKernel({
-    kernelName: 'Conv2DBackpropFilter',
-    backendName,
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const engine = tf.engine();
-      const refs = backend as unknown as { incRef(id: object): void };
-      const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
-      // Wrapping a tensor info does not take a backend reference, but disposing the wrapper releases one:
-      // take one per wrapper so the caller's x and dy survive.
-      refs.incRef(x.dataId);
-      refs.incRef(dy.dataId);
-      const xt = engine.makeTensorFromTensorInfo(x) as tf.Tensor4D;
-      const dyt = engine.makeTensorFromTensorInfo(dy) as tf.Tensor4D;
-      try {
-        const result = conv2dBackpropFilterViaConv(xt, dyt, attrs as unknown as Attrs);
-        // Hand the engine a tensor info it owns: keep the data alive past our wrapper's disposal.
-        refs.incRef(result.dataId);
-        const info: tf.TensorInfo = { dataId: result.dataId, shape: result.shape, dtype: result.dtype };
-        result.dispose();
-        return info;
-      } finally {
-        xt.dispose();
-        dyt.dispose();
-      }
-    },
-  });
-  registered = true;
+  if (tf.getKernel('Conv2DBackpropFilter', backendName)) return;
+  tf.registerKernel({ kernelName: 'Conv2DBackpropFilter', backendName, kernelFunc: conv2dBackpropFilterKernel });
 }

@@ -1,11 +1,14 @@
 /**
  * Every layer kind against a reference: forward against plain TF.js ops, backward against tf.grad of
- * the same reference. The reference runs on the cpu backend (pure JS, TF.js's own gradients); ours runs
- * on wasm with our Conv2DBackpropFilter kernel, so the kernel is checked against an independent one.
+ * the same reference. The reference runs on the cpu backend (pure JS, TF.js's own gradients). Ours runs on
+ * wasm with our Conv2DBackpropFilter kernel, so the kernel is checked against an independent one; and on
+ * the tfjs-node contract backend, where every kernel call must be one tfjs-node takes and every branch
+ * for native backends runs (native LRN and max-pool gradients, the plain dense layout).
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../backend.js';
+import { CONTRACT_BACKEND } from '../contract/backend.js';
 import { convOp } from './conv.js';
 import { denseOp } from './dense.js';
 import { dropoutMask, dropoutOp } from './dropout.js';
@@ -16,6 +19,8 @@ import { reluOp } from './relu.js';
 import type { LayerOp, StepContext } from './types.js';
 
 const ctx: StepContext = { training: true, seed: 3, step: 5, sampleOffset: 0 };
+/** The backend the layers under test run on. */
+let under = 'wasm';
 
 interface Case {
   x: number[];
@@ -44,11 +49,11 @@ async function reference(c: Case, yShape: number[], f: (x: tf.Tensor, ps: tf.Ten
   const y = f(x, ps);
   const grads = tf.grads((...args: tf.Tensor[]) => tf.sum(tf.mul(f(args[0]!, args.slice(1)), dy)))([x, ...ps]);
   const out = { y: Array.from(y.dataSync()), yShape: y.shape, grads: grads.map((g) => Array.from(g.dataSync())) };
-  await tf.setBackend('wasm');
+  await tf.setBackend(under);
   return out;
 }
 
-/** Ours on wasm: forward, then backward from what forward saved. */
+/** Ours on the backend under test: forward, then backward from what forward saved. */
 function ours(op: LayerOp, c: Case, yShape: number[], needDx = true) {
   const x = tf.tensor(c.x, c.xShape);
   const given = c.params.map((p) => tf.tensor(p.data, p.shape));
@@ -78,15 +83,24 @@ const grouped = (x: tf.Tensor, groups: number, f: (xi: tf.Tensor, g: number) => 
   groups === 1 ? f(x, 0) : tf.concat(tf.split(x, groups, x.rank - 1).map(f), x.rank - 1);
 
 beforeAll(async () => {
+  await initBackend(CONTRACT_BACKEND, false);
   await initBackend('wasm', false);
+});
+
+describe.each(['wasm', CONTRACT_BACKEND])('on %s', (backend) => {
+beforeAll(async () => {
+  under = backend;
+  await tf.setBackend(backend);
 });
 
 describe('conv', () => {
   for (const [stride, pad, groups, size, hw] of [
-    [1, 1, 1, 3, 7],
-    [1, 2, 2, 5, 9],
-    [4, 0, 1, 11, 31], // conv1's geometry, small
-    [2, 1, 1, 3, 8], // stride 2 with padding: rows the stride skips
+    [1, 1, 1, 3, 7], // 'same'
+    [1, 2, 2, 5, 9], // 'same', grouped (conv2's padding)
+    [4, 0, 1, 11, 31], // conv1's geometry, small: 'valid'
+    [2, 1, 1, 3, 8], // stride 2 with padding: rows the stride skips; neither 'same' nor 'valid'
+    [1, 2, 1, 3, 6], // more padding than 'same': explicit forward, padded input backward
+    [2, 2, 2, 5, 11], // strided, padded, grouped
   ] as const) {
     it(`matches tf.grad: stride ${stride}, pad ${pad}, groups ${groups}, ${size}×${size} on ${hw}×${hw}`, async () => {
       const ci = 4 * groups;
@@ -119,7 +133,7 @@ describe('dense', () => {
       await check(denseOp(groups), c, yShape, ref);
     });
   }
-  it('keeps its transposed weight copy exact: dWᵀ is bit for bit the transpose of dW', () => {
+  it.runIf(backend === 'wasm')('keeps its transposed weight copy exact: dWᵀ is bit for bit the transpose of dW', () => {
     const c = makeCase([16, 40], [[20, 24], [24]], [16, 24], 5);
     const got = ours(denseOp(2), c, [16, 24]);
     const [dw, , dwT] = got.grads.slice(1) as number[][];
@@ -208,4 +222,5 @@ describe('dropout', () => {
     expect(Array.from(op.backward(tf.ones([3, 8]), saved, [], true).dx!.dataSync())).toEqual(Array.from(mask));
     expect(Array.from(op.forward(x, [], { ...ctx, training: false }).y.dataSync())).toEqual(Array(24).fill(1));
   });
+});
 });
