@@ -211,22 +211,18 @@ export class TowerModel {
    * resumed run continues its bias correction). SGD, the paper's: v ← m·v − wd·lr·w − lr·g; w ← w + v.
    * Adam: as TF.js (see kernels/adam.ts), weight decay as L2 on the gradient. Weight decay on weights, not
    * biases, as cuda-convnet: every param but index 1 (a derived copy of the weights decays like them). Both
-   * are element-wise, so on wasm a derived copy (dense Wᵀ) is updated from its own gradient and state, which
-   * round exactly as the original's (tested); other backends promise no such thing, so there it is derived
-   * afresh from the updated weights.
+   * are element-wise, so a derived copy (dense Wᵀ, kept on wasm only) is updated from its own gradient and
+   * state, which round exactly as the original's (tested).
    */
   update(lr: number, step: number): void {
     if (!Number.isInteger(step) || step < 0) throw new Error(`update: step must be an integer ≥ 0, got ${step}`);
     const deferredMs = this.flushDeferred();
     if (this.profile) this.lastLayerMs = deferredMs;
     const opt = this.config.train.optimizer;
-    const exactCopies = tf.getBackend() === 'wasm';
     this.params = this.params.map((ps, i) => {
       const gs = this.grads[i];
       if (ps.length === 0 || !gs) return ps;
-      const own = this.plan.layers[i]!.layer.paramShapes.length;
-      const next = ps.map((p, j) => {
-        if (j >= own && !exactCopies) return p;
+      return ps.map((p, j) => {
         const decay = j !== 1 ? opt.weight_decay : 0;
         const old = this.state.map((s) => s[i]![j]!);
         let w: tf.Tensor;
@@ -245,9 +241,6 @@ export class TowerModel {
         p.dispose();
         return w;
       });
-      if (exactCopies || next.length === own) return next;
-      next.slice(own).forEach((t) => t.dispose());
-      return this.withDerived(i, next.slice(0, own));
     });
     this.grads.forEach((gs) => gs?.forEach((g) => g.dispose()));
     this.grads = this.grads.map(() => undefined);

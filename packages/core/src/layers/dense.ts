@@ -4,13 +4,17 @@
  * input; or row-split, a slice of W's rows over the tower's own input shard, giving a partial sum that
  * the next layer's input adds up (then only tower 0 adds the bias).
  *
- * Layout, for speed on wasm: XNNPACK repacks a matmul's right-hand operand whenever it is a new tensor
- * (and the weights are new after every update), and transposes big operands slowly. Measured at fc6's
- * shape (16×9216 by 9216×2048): x·W 250 ms with a fresh W, against 22 ms when the big matrix is the
- * untransposed left operand. So the op keeps a second copy, Wᵀ [U, In/groups], updated alongside W from
- * its own gradient, and every product puts a weight matrix on the left, untransposed:
+ * Two layouts, by backend. Plain (every backend but wasm): params [W, b], and the three products as the
+ * backend's matmul takes them, transposes folded into its flags:
+ *   forward  y = x·W        backward  dx = dy·Wᵀ,  dW = xᵀ·dy
+ * Transposed (wasm): XNNPACK repacks a matmul's right-hand operand whenever it is a new tensor (and the
+ * weights are new after every update), and transposes big operands slowly. Measured at fc6's shape
+ * (16×9216 by 9216×2048): x·W 250 ms with a fresh W, against 22 ms when the big matrix is the untransposed
+ * left operand. So on wasm the op keeps a second copy, Wᵀ [U, In/groups], updated alongside W from its own
+ * gradient, and every product puts a weight matrix on the left, untransposed:
  *   forward  yᵀ = Wᵀ·xᵀ        backward  dxᵀ = W·dyᵀ,  dW = xᵀ·dy,  dWᵀ = dyᵀ·x
  * dW and dWᵀ sum the same products in the same order, so the copies stay exact transposes (a test checks).
+ * That costs a GEMM per layer per step that only XNNPACK's packing pays back, so other backends skip it.
  */
 import * as tf from '@tensorflow/tfjs';
 import { concatGroups, perGroup } from './groups.js';
@@ -18,6 +22,11 @@ import type { LayerOp } from './types.js';
 
 const rowsPerGroup = (t: tf.Tensor2D, groups: number): tf.Tensor2D[] => (groups === 1 ? [t] : (tf.split(t, groups, 0) as tf.Tensor2D[]));
 const stackRows = (ts: tf.Tensor2D[]): tf.Tensor2D => (ts.length === 1 ? ts[0]! : tf.concat(ts, 0));
+
+export type DenseLayout = 'plain' | 'transposed';
+
+/** The layout the active backend wants (see the file comment). */
+export const denseLayout = (): DenseLayout => (tf.getBackend() === 'wasm' ? 'transposed' : 'plain');
 
 /** y = x·W + b from Wᵀ [U, In/groups]; without `b`, y = x·W (a row-split partial sum). */
 export function denseForward(x: tf.Tensor2D, wT: tf.Tensor2D, b: tf.Tensor1D | undefined, groups = 1): tf.Tensor2D {
@@ -47,12 +56,44 @@ export function denseParamGrads(x: tf.Tensor2D, dy: tf.Tensor2D, groups = 1): { 
   });
 }
 
+/** The plain layout's three products, per group: y = x·W (+ b), dx = dy·Wᵀ, dW = xᵀ·dy. */
+const plain = {
+  forward: (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | undefined, groups: number): tf.Tensor2D =>
+    tf.tidy(() => {
+      const ws = perGroup(w, groups);
+      const y: tf.Tensor2D = concatGroups(perGroup(x, groups).map((xi, g) => tf.matMul(xi, ws[g]!)));
+      return b ? tf.add(y, b) : y;
+    }),
+  inputGrad: (w: tf.Tensor2D, dy: tf.Tensor2D, groups: number): tf.Tensor2D =>
+    tf.tidy(() => {
+      const ws = perGroup(w, groups);
+      return concatGroups(perGroup(dy, groups).map((d, g) => tf.matMul(d, ws[g]!, false, true)));
+    }),
+  weightGrad: (x: tf.Tensor2D, dy: tf.Tensor2D, groups: number): tf.Tensor2D =>
+    tf.tidy(() => {
+      const dys = perGroup(dy, groups);
+      return concatGroups(perGroup(x, groups).map((xi, g) => tf.matMul(xi, dys[g]!, true, false)));
+    }),
+};
+
 /**
- * Params: [W, b] as configured and reported, then the derived Wᵀ (see the file comment). `addBias` false:
- * a row-split tower other than tower 0, whose output is a partial sum; its bias is unused and gets no gradient.
- * The parameter gradients can be deferred to once per batch (see LayerOp.deferredGrads).
+ * Params: [W, b] as configured and reported, then (transposed layout) the derived Wᵀ. `addBias` false: a
+ * row-split tower other than tower 0, whose output is a partial sum; its bias is unused and gets no
+ * gradient. The parameter gradients can be deferred to once per batch (see LayerOp.deferredGrads).
  */
-export function denseOp(groups: number, addBias = true): LayerOp {
+export function denseOp(groups: number, addBias = true, layout: DenseLayout = denseLayout()): LayerOp {
+  const bias = (dy: tf.Tensor, b: tf.Tensor): tf.Tensor => (addBias ? tf.sum(dy, 0) : tf.zerosLike(b));
+  if (layout === 'plain') {
+    const grads = (x: tf.Tensor, dy: tf.Tensor, b: tf.Tensor): tf.Tensor[] => [plain.weightGrad(x as tf.Tensor2D, dy as tf.Tensor2D, groups), bias(dy, b)];
+    return {
+      forward: (x, [w, b]) => ({ y: plain.forward(x as tf.Tensor2D, w as tf.Tensor2D, addBias ? (b as tf.Tensor1D) : undefined, groups), saved: [x] }),
+      backward: (dy, [x], [w, b], needDx, withGrads = true) => ({
+        dx: needDx ? plain.inputGrad(w as tf.Tensor2D, dy as tf.Tensor2D, groups) : undefined,
+        grads: withGrads ? grads(x!, dy, b!) : [],
+      }),
+      deferredGrads: ([x], dy, [, b]) => grads(x!, dy, b!),
+    };
+  }
   const grads = (x: tf.Tensor, dy: tf.Tensor, b: tf.Tensor): tf.Tensor[] => {
     const { dw, db, dwT } = denseParamGrads(x as tf.Tensor2D, dy as tf.Tensor2D, groups);
     return [dw, addBias ? db : tf.zerosLike(b), dwT];

@@ -141,6 +141,9 @@ describe('dense', () => {
     // dW is [20, 24]; dWᵀ [24, 20]
     for (let i = 0; i < 20; i++) for (let u = 0; u < 24; u++) expect(dwT![u * 20 + i]).toBe(dw![i * 24 + u]);
   });
+  it.runIf(backend !== 'wasm')('keeps no transposed copy where XNNPACK is not there to want one', () => {
+    expect(denseOp(2).derive).toBeUndefined();
+  });
 });
 
 describe('lrn', () => {
