@@ -15,11 +15,11 @@ export interface Run {
   ms: number;
 }
 
-/** Run the coordinator CLI to completion (in the repository root, or `cwd`). */
-export function runCli(args: string[], timeoutMs = 120_000, cwd = root): Promise<Run> {
+/** Run the coordinator CLI to completion (in the repository root, or `cwd`; with `env` added to the environment). */
+export function runCli(args: string[], timeoutMs = 120_000, cwd = root, env: Record<string, string> = {}): Promise<Run> {
   return new Promise((done) => {
     const t0 = Date.now();
-    const child = spawn(process.execPath, [cli, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cli, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

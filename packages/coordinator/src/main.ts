@@ -4,8 +4,8 @@
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { pino } from 'pino';
-import { type BackendChoice, buildNet, type Config, ConfigError, loadConfig, parseConfig, planSplit } from '@alexnet/core';
+import { type Logger, pino } from 'pino';
+import { AlexnetError, type BackendChoice, buildNet, type Config, ConfigError, type Header, loadConfig, parseConfig, planSplit } from '@alexnet/core';
 import { CHECKPOINT_FILE, type Checkpoint, readCheckpoint } from './checkpoint.js';
 import { TowerError } from './link.js';
 import { writeAtomic } from './atomic.js';
@@ -209,7 +209,8 @@ async function inRunDir(o: MainOptions, out: string, config: Config, devices: st
   if (source.skipped.length > 0) log.warn({ skipped: source.skipped.length }, `${source.skipped.length} bad input(s) skipped (data.on_bad: skip)`);
   const steps = stepsFor(config, source.train.count, o.steps, o.epochs);
   if (resume && resume.step >= steps) throw new ConfigError('--steps', `the checkpoint is at step ${resume.step} already; ask for more steps than that`);
-  const gpu = o.backend === 'auto' || o.backend === 'tensorflow';
+  // GPUs are asked for with --gpus; the native backends are the ones with a GPU path.
+  const gpu = o.gpus !== undefined && (o.backend === 'auto' || o.backend === 'tensorflow');
   const resumes = { split: resume, baseline: o.baseline ? resumeFor(o.resume, 'baseline', config.net) : undefined, half: half ? resumeFor(o.resume, 'half', half.net) : undefined };
   writeAtomic(join(out, 'config.resolved.json'), `${JSON.stringify(config, null, 2)}\n`);
   const metrics = join(out, 'metrics.jsonl');
@@ -220,11 +221,7 @@ async function inRunDir(o: MainOptions, out: string, config: Config, devices: st
   const onReady = (s: Session): void => {
     if (told) return;
     told = true;
-    const cpu = s.readies.filter((r) => !r.gpu);
-    if (gpu && cpu.length > 0) {
-      const r = cpu[0]!;
-      log.warn(`No GPU: ${r.fallback ?? 'no GPU backend loaded'}. Training on CPU with ${r.device}, one tower process per listed id (${devices.join(', ')}).`);
-    }
+    checkDevices(s.readies, s.hellos, devices, log);
   };
   log.info({ config: o.config, out, towers: devices.length, steps, batch: config.train.batch, dataset: source.name, train: source.train.count, test: source.test.count, skipped: source.skipped.length }, 'starting');
   // Towers on other hosts: one socket for the run; after a restart the towers rejoin on it.
@@ -269,6 +266,24 @@ async function inRunDir(o: MainOptions, out: string, config: Config, devices: st
   log.info({ out, report }, `run directory: ${out} (open ${report})`);
   process.stdout.write(o.json ? `${JSON.stringify(result)}\n` : formatResult(split, base, halfRun));
   return 0;
+}
+
+/**
+ * Where the towers really run, said once per run: a warning per tower about its device, and one line per
+ * tower that was given a GPU and is on the CPU, with the reason it gave. A tower started with --backend
+ * tensorflow and a GPU that is not on one stops the run before it trains: the GPU path was asked for and
+ * would not be had.
+ */
+function checkDevices(readies: readonly Header<'ready'>[], hellos: readonly Header<'hello'>[], devices: readonly string[], log: Logger): void {
+  // the GPU a tower was given: its own --gpu (towers on other hosts), else its --gpus id
+  const gpuOf = (t: number): string => hellos[t]?.gpu ?? devices[t]!;
+  readies.forEach((r, t) => r.warning && log.warn({ tower: t }, `tower ${t} (GPU ${gpuOf(t)}): ${r.warning}`));
+  const onCpu = readies.flatMap((r, t) => (!r.gpu && r.noGpu ? [{ r, line: `tower ${t} (GPU ${gpuOf(t)}) is on the CPU, ${r.device}: ${r.noGpu}` }] : []));
+  onCpu.forEach(({ line }) => log.warn(line));
+  const strict = onCpu.filter(({ r }) => r.choice === 'tensorflow');
+  if (strict.length > 0) {
+    throw new AlexnetError('E_NO_GPU', `--backend tensorflow: ${strict.length} of ${readies.length} towers were given a GPU and are not on one (${strict.map((c) => c.line).join('; ')}); fix that, or train on tfjs-node's CPU kernels without GPUs (no --gpus)`);
+  }
 }
 
 function formatResult(split: RunResult, base?: RunResult, half?: RunResult): string {

@@ -145,6 +145,7 @@ export class Session {
       }
       for (let t = 0; t < s.towers; t++) await s.link.send(t, 'init', { tower: t, towers: s.towers, config: opts.config, profile: opts.profile === true });
       s.readies = (await s.link.all('ready')).map((m) => m.header);
+      s.readies.forEach((r, t) => opts.log.info({ tower: t, backend: r.backend, device: r.device, gpu: r.gpu }, `tower ${t} computes on ${r.device}`));
       return s;
     } catch (e) {
       s.abort();
@@ -170,7 +171,7 @@ export class Session {
           Array.from({ length: this.towers }, async (_, t) => {
             const h = (await link.hello(t)).header;
             joined[t] = h;
-            log.info({ tower: t, host: h.host, pid: h.pid, gpu: h.gpu }, `tower ${t} joined from ${h.host ?? '?'} (pid ${h.pid}${h.gpu !== undefined ? `, GPU ${h.gpu}` : ''})`);
+            log.info({ tower: t, host: h.host, pid: h.pid, gpu: h.gpu, device: h.device }, `tower ${t} joined from ${h.host ?? '?'} (pid ${h.pid}${h.gpu !== undefined ? `, GPU ${h.gpu}` : ''})${h.device ? `: ${h.device}` : ''}`);
             return h;
           }),
         ),

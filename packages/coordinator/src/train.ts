@@ -128,7 +128,12 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
   const { batch, seed, log_every: logEvery } = config.train;
   const evalEvery = config.eval.every;
   const session = await Session.start({ config, devices: opts.devices, backend: opts.backend, gpu: opts.gpu, log, ...(opts.heartbeatTimeoutMs ? { heartbeatTimeoutMs: opts.heartbeatTimeoutMs } : {}), ...(opts.listener ? { listener: opts.listener } : {}) });
-  opts.onReady?.(session);
+  try {
+    opts.onReady?.(session);
+  } catch (e) {
+    await session.close(); // refused before training: the towers go, nothing was trained
+    throw e;
+  }
   const loader = new Loader(source.train, source.test, data.spec, config.data.workers);
   const first = opts.resume?.step ?? 0;
   const schedule = new Schedule(config.train.schedule, config.train.optimizer.lr, opts.resume?.schedule);

@@ -1,6 +1,7 @@
 export * from './backend.js';
 export { CONTRACT_BACKEND, ContractError, registerContractBackend } from './contract/backend.js';
 export { type KernelRule, RULES, TFJS_NODE_KERNELS } from './contract/rules.js';
+export * from './gpu.js';
 export * from './config.js';
 export * from './errors.js';
 export * from './flops.js';

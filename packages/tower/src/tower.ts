@@ -94,8 +94,8 @@ export class Tower {
   private rejoin(): void {
     this.model?.dispose();
     this.model = undefined;
-    const { index, gpu } = this.opts;
-    void this.send('hello', { tower: index, pid: process.pid, host: hostname(), ...(gpu !== undefined ? { gpu } : {}) });
+    const { index, gpu, backend } = this.opts;
+    void this.send('hello', { tower: index, pid: process.pid, host: hostname(), device: backend.device, ...(gpu !== undefined ? { gpu } : {}) });
   }
 
   /** The socket's connection events: a new connection means a new session; a refused key ends the tower. */
@@ -167,7 +167,7 @@ export class Tower {
     this.model?.dispose();
     this.model = new TowerModel(plan, this.opts.index, config, h.profile === true);
     const b = this.opts.backend;
-    await this.send('ready', { tower: this.opts.index, backend: b.name, device: b.device, gpu: b.gpu, params: this.model.paramCount, ...(b.fallback ? { fallback: b.fallback } : {}) });
+    await this.send('ready', { tower: this.opts.index, choice: b.choice, backend: b.name, device: b.device, gpu: b.gpu, params: this.model.paramCount, ...(b.fallback ? { fallback: b.fallback } : {}), ...(b.noGpu ? { noGpu: b.noGpu } : {}), ...(b.warning ? { warning: b.warning } : {}) });
   }
 
   private async onForward(h: Header<'forward'>, tensors: Float32Array[]): Promise<void> {

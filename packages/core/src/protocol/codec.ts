@@ -54,6 +54,10 @@ const REQUIRED: { [K in Kind]: [string, 'number' | 'boolean' | 'string' | 'objec
   shutdown: [],
 };
 
+/** Optional string fields: checked when present, and kept short (they end up in log lines). */
+const OPTIONAL_STRINGS: { [K in Kind]?: string[] } = { hello: ['host', 'gpu', 'device'], ready: ['choice', 'fallback', 'noGpu', 'warning'] };
+const MAX_STRING = 2000;
+
 /** Decode frames received from a peer; `allowed` are the kinds this end accepts. */
 export function decode(frames: readonly Buffer[], allowed: readonly Kind[]): Message {
   if (frames.length === 0) throw new ProtocolError('empty message');
@@ -73,6 +77,10 @@ export function decode(frames: readonly Buffer[], allowed: readonly Kind[]): Mes
     if (typeof v !== type || v === null || (type === 'number' && !Number.isFinite(v))) {
       throw new ProtocolError(`${header.kind}: field ${key} must be a ${type}, got ${JSON.stringify(v)?.slice(0, 40)}`);
     }
+  }
+  for (const key of OPTIONAL_STRINGS[header.kind] ?? []) {
+    const v = (header as unknown as Record<string, unknown>)[key];
+    if (v !== undefined && (typeof v !== 'string' || v.length > MAX_STRING)) throw new ProtocolError(`${header.kind}: field ${key} must be a string of at most ${MAX_STRING} characters`);
   }
   const layers = (header as { layers?: unknown }).layers;
   if (layers !== undefined && !(Array.isArray(layers) && layers.every((x) => typeof x === 'number'))) throw new ProtocolError(`${header.kind}: layers must be a list of numbers`);

@@ -37,9 +37,17 @@ export interface PartMeta {
 /** Header fields by message kind (besides v, kind, tensors). */
 export interface Bodies {
   // tower → coordinator
-  /** Sent on every (re)connection; `host` and `gpu` say where a tower runs (towers on other hosts). */
-  hello: { tower: number; pid: number; host?: string; gpu?: string };
-  ready: { tower: number; backend: string; device: string; gpu: boolean; fallback?: string; params: number };
+  /**
+   * Sent on every (re)connection; `host` and `gpu` say where a tower runs (towers on other hosts), `device`
+   * what it computes on (its backend on a GPU, or on the CPU).
+   */
+  hello: { tower: number; pid: number; host?: string; gpu?: string; device?: string };
+  /**
+   * `choice`: the --backend the tower was started with; `gpu`: the backend computes on a GPU (asked of it,
+   * not assumed); `noGpu`: the tower was given a GPU and is not on one, and why; `warning`: about the device
+   * (kernels compiled on first use, say).
+   */
+  ready: { tower: number; choice?: string; backend: string; device: string; gpu: boolean; fallback?: string; noGpu?: string; warning?: string; params: number };
   /** `ms`: the tower's busy time for the request (compute and encode); `layers`: per-layer ms when profiling. */
   activation: { step: number; segment: number; part: number; ms: number; layers?: number[] };
   gradient: { step: number; segment: number; part: number; parts: PartMeta[]; ms: number; layers?: number[] };
