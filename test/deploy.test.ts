@@ -170,6 +170,8 @@ interface Image {
   uid?: number;
   /** The dockerignore's text ('' if none). */
   ignore: string;
+  /** The final image's environment (ENV and ARG values). */
+  env: Record<string, string>;
 }
 
 function checkDockerfile(text: string, ignore: string | undefined): Image {
@@ -250,7 +252,7 @@ function checkDockerfile(text: string, ignore: string | undefined): Image {
     if (!patterns.some((p) => /^(\*\*\/|\/)?node_modules\/?$/.test(p))) problems.push(`${where}.dockerignore: does not exclude node_modules`);
     if (!patterns.some((p) => /^\/?deploy\/keys\/?$/.test(p))) problems.push(`${where}.dockerignore: does not exclude deploy/keys: the secret keys would be baked into the image`);
   }
-  return { problems, workdir, ...(uid !== undefined ? { uid } : {}), ignore: ignore ?? '' };
+  return { problems, workdir, ...(uid !== undefined ? { uid } : {}), ignore: ignore ?? '', env: Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, String(v)])) };
 }
 
 /** A file of the repository that the image holds at `path` (relative to the container's working directory). */
@@ -413,6 +415,7 @@ async function checkCompose(doc: Obj, image: Image, file = composeFile): Promise
     if (at && at.host !== c.name) problems.push(`${t.where}: --connect ${to.connect} names host "${at.host}", not the coordinator service "${c.name}"`);
     if (at && port !== undefined && at.port !== port) problems.push(`${t.where}: --connect ${to.connect} has port ${at.port}, but the coordinator listens on ${port} (${co?.listen})`);
     checkPaths(problems, t.where, to, String(t.svc.working_dir ?? image.workdir), composeMounts(t.svc));
+    checkCudaCache(problems, t.where, composeEnv(t.svc), image, composeMounts(t.svc));
     if (to.backend === 'wasm' || to.backend === 'cpu') problems.push(`${t.where}: --backend ${to.backend} would leave its GPU unused`);
     const gpus = ((t.svc.deploy?.resources?.reservations?.devices ?? []) as Obj[]).filter((d) => (d.capabilities ?? []).flat().includes('gpu'));
     if (gpus.length !== 1 || gpus[0]!.driver !== 'nvidia' || !Array.isArray(gpus[0]!.device_ids)) {
@@ -496,6 +499,19 @@ function k8sMounts(pod: Obj, container: Obj): Mount[] {
       describe: source,
     };
   });
+}
+
+/**
+ * A tower's CUDA kernel cache (CUDA_CACHE_PATH, from the container or the image) must be on a volume that
+ * outlives the container: on GPUs newer than libtensorflow 2.9's kernels a restarted tower would otherwise
+ * JIT-compile them again, for minutes.
+ */
+function checkCudaCache(problems: string[], where: string, env: Record<string, string>, image: Image, mounts: Mount[]): void {
+  const path = env.CUDA_CACHE_PATH ?? image.env.CUDA_CACHE_PATH;
+  if (!path) return void problems.push(`${where}: no CUDA_CACHE_PATH (in the image or the container): kernels CUDA compiles from PTX would be lost with the container`);
+  if (!(Number(env.CUDA_CACHE_MAXSIZE ?? image.env.CUDA_CACHE_MAXSIZE) >= 2 ** 30)) problems.push(`${where}: CUDA_CACHE_MAXSIZE is under 1 GiB (CUDA's default 256 MiB holds few of libtensorflow's kernels)`);
+  const m = mounts.find((x) => x.target === path);
+  if (!m?.persistent) problems.push(`${where}: CUDA_CACHE_PATH ${path} is ${m ? `on ${m.describe}, which` : 'not on a volume: it'} is lost when the tower is replaced`);
 }
 
 /** The keys Secret's files must be readable by the container's user: mode bits, uid and fsGroup. */
@@ -625,6 +641,7 @@ async function checkK8s(docs: K8sDoc[], image: Image): Promise<string[]> {
       else if (String(o.gpu) !== '0') problems.push(`${where}: --gpu ${o.gpu}, but a pod with nvidia.com/gpu: 1 sees its GPU as device 0`);
       if (o.backend === 'wasm' || o.backend === 'cpu') problems.push(`${where}: --backend ${o.backend} would leave its GPU unused`);
       if (i === 0) checkPaths(problems, t.where, o, String(t.container.workingDir ?? image.workdir), k8sMounts(t.pod, t.container));
+      if (i === 0) checkCudaCache(problems, t.where, containerEnv(t.container), image, k8sMounts(t.pod, t.container));
     }
   }
   return problems;
@@ -689,6 +706,8 @@ describe('deploy/', () => {
       ['read-write keys', (d: Obj) => (svc(d, 'coordinator').volumes[0].read_only = false), /coordinator: the keys \(bind .\/keys\) are mounted at \/keys read-write/],
       ['the host', (d: Obj) => setArg(svc(d, 'tower-0').command, '--connect', 'tcp://coord:5555'), /names host "coord", not the coordinator service "coordinator"/],
       ['the config', (d: Obj) => setArg(svc(d, 'coordinator').command, '--config', 'configs/alexnet-2.yaml'), /configs\/alexnet-2.yaml does not exist in the repository/],
+      ['the CUDA cache volume', (d: Obj) => svc(d, 'tower-1').volumes.pop(), /tower-1: CUDA_CACHE_PATH \/cuda-cache is not on a volume: it is lost when the tower is replaced/],
+      ['the CUDA cache path', (d: Obj) => (svc(d, 'tower-0').environment = { CUDA_CACHE_PATH: '/tmp/cuda' }), /tower-0: CUDA_CACHE_PATH \/tmp\/cuda is not on a volume/],
     ])('compose: %s', async (_, breakIt, named) => {
       const doc = compose();
       breakIt(doc);
@@ -710,6 +729,7 @@ describe('deploy/', () => {
       ['the keys mode', (d: K8sDoc[]) => (podOf(d.find((x) => x.doc.metadata?.name === 'alexnet-towers')!.doc)!.spec.volumes[0].secret.defaultMode = 0o400), /mode 0400 \(owner root\) but the container runs as uid 1000/],
       ['the anti-affinity', (d: K8sDoc[]) => delete podOf(d.find((x) => x.doc.metadata?.name === 'alexnet-towers')!.doc)!.spec.affinity, /no required podAntiAffinity/],
       ['the Service selector', (d: K8sDoc[]) => (d.find((x) => x.doc.kind === 'Service')!.doc.spec.selector = { 'app.kubernetes.io/name': 'alexnet' }), /its selector also matches the tower pods/],
+      ['the CUDA cache on an emptyDir', (d: K8sDoc[]) => (podOf(d.find((x) => x.doc.metadata?.name === 'alexnet-towers')!.doc)!.spec.volumes[1] = { name: 'cuda-cache', emptyDir: {} }), /CUDA_CACHE_PATH \/cuda-cache is on emptyDir volume "cuda-cache", which is lost when the tower is replaced/],
     ])('k8s: %s', async (_, breakIt, named) => {
       const docs = k8s();
       breakIt(docs);
