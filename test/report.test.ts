@@ -3,11 +3,11 @@
  * input), and from a real 2-tower run with --baseline, opened in headless Chromium: every chart drawn, the
  * network diagram there, no console error, no request for anything outside the file.
  */
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveConfig, writeReport } from '@alexnet/coordinator';
+import packaged from '@sparticuz/chromium';
 import { chromium } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { fixture, root, runCli } from './helpers.js';
@@ -127,19 +127,22 @@ describe('report.html from a run directory', () => {
   });
 });
 
-/** Debian's chromium; CI installs it in .ci/run. Missing, the acceptance test fails saying how to get it. */
-function findChromium(): string {
-  if (existsSync('/usr/bin/chromium')) return '/usr/bin/chromium';
+/**
+ * A headless Chromium: the one inside the @sparticuz/chromium devDependency (unpacked to the temp dir on
+ * first use, nothing downloaded), else a system chromium. The launch arguments go with the binary.
+ */
+async function findChromium(): Promise<{ executablePath: string; args: string[] }> {
   try {
-    return execFileSync('which', ['chromium'], { encoding: 'utf8' }).trim();
-  } catch {
-    throw new Error("headless Chromium is needed to check report.html and is not installed: apt-get update && apt-get install -y --no-install-recommends chromium (.ci/run installs it when missing)");
+    return { executablePath: await packaged.executablePath(), args: packaged.args };
+  } catch (e) {
+    for (const path of ['/usr/bin/chromium', '/usr/bin/chromium-browser']) if (existsSync(path)) return { executablePath: path, args: ['--headless', '--no-sandbox', '--disable-gpu'] };
+    throw new Error(`headless Chromium is needed to check report.html: @sparticuz/chromium did not unpack (${(e as Error).message}) and no system chromium was found (apt-get install chromium)`);
   }
 }
 
 describe('report.html of a real run, in headless Chromium', () => {
   it('a 2-tower run with --baseline: every chart drawn, the network there, no console errors, no network', async () => {
-    const executablePath = findChromium(); // before the run: say what is missing without training first
+    const launch = await findChromium(); // before the run: say what is missing without training first
     const dir = mkdtempSync(join(tmpdir(), 'report-run-'));
     const r = await runCli(['--config', 'configs/mnist-small.yaml', '--gpus', '0,1', '--baseline', '--steps', '40', '--out', dir, '--backend', 'wasm']);
     expect(r.code, r.stderr).toBe(0);
@@ -151,7 +154,7 @@ describe('report.html of a real run, in headless Chromium', () => {
     expect(rebuilt.code, rebuilt.stderr).toBe(0);
     expect(rebuilt.stdout.trim()).toBe(path);
 
-    const browser = await chromium.launch({ executablePath });
+    const browser = await chromium.launch(launch);
     try {
       const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
       const errors: string[] = [];
