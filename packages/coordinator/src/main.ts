@@ -217,11 +217,11 @@ async function inRunDir(o: MainOptions, out: string, config: Config, devices: st
   startMetrics(metrics, resume ? new Map(Object.entries(resumes).map(([run, c]) => [run, c?.step ?? 0])) : undefined);
   const onStep = (m: object): void => appendFileSync(metrics, `${JSON.stringify(m)}\n`);
   const onTick = progress ? (t: Tick) => progress.tick(t) : undefined;
+  // Every session's towers are checked (a restarted tower may land elsewhere); the lines are said once.
   let told = false;
   const onReady = (s: Session): void => {
-    if (told) return;
+    checkDevices(s.readies, s.hellos, devices, told ? undefined : log);
     told = true;
-    checkDevices(s.readies, s.hellos, devices, log);
   };
   log.info({ config: o.config, out, towers: devices.length, steps, batch: config.train.batch, dataset: source.name, train: source.train.count, test: source.test.count, skipped: source.skipped.length }, 'starting');
   // Towers on other hosts: one socket for the run; after a restart the towers rejoin on it.
@@ -274,12 +274,12 @@ async function inRunDir(o: MainOptions, out: string, config: Config, devices: st
  * tensorflow and a GPU that is not on one stops the run before it trains: the GPU path was asked for and
  * would not be had.
  */
-function checkDevices(readies: readonly Header<'ready'>[], hellos: readonly Header<'hello'>[], devices: readonly string[], log: Logger): void {
+function checkDevices(readies: readonly Header<'ready'>[], hellos: readonly Header<'hello'>[], devices: readonly string[], log: Logger | undefined): void {
   // the GPU a tower was given: its own --gpu (towers on other hosts), else its --gpus id
   const gpuOf = (t: number): string => hellos[t]?.gpu ?? devices[t]!;
-  readies.forEach((r, t) => r.warning && log.warn({ tower: t }, `tower ${t} (GPU ${gpuOf(t)}): ${r.warning}`));
+  readies.forEach((r, t) => r.warning && log?.warn({ tower: t }, `tower ${t} (GPU ${gpuOf(t)}): ${r.warning}`));
   const onCpu = readies.flatMap((r, t) => (!r.gpu && r.noGpu ? [{ r, line: `tower ${t} (GPU ${gpuOf(t)}) is on the CPU, ${r.device}: ${r.noGpu}` }] : []));
-  onCpu.forEach(({ line }) => log.warn(line));
+  onCpu.forEach(({ line }) => log?.warn(line));
   const strict = onCpu.filter(({ r }) => r.choice === 'tensorflow');
   if (strict.length > 0) {
     throw new AlexnetError('E_NO_GPU', `--backend tensorflow: ${strict.length} of ${readies.length} towers were given a GPU and are not on one (${strict.map((c) => c.line).join('; ')}); fix that, or train on tfjs-node's CPU kernels without GPUs (no --gpus)`);

@@ -131,7 +131,10 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
   try {
     opts.onReady?.(session);
   } catch (e) {
-    await session.close(); // refused before training: the towers go, nothing was trained
+    // Refused before training. Spawned towers go; towers on other hosts are told to rejoin, so a coordinator
+    // that an orchestrator restarts finds them again and says why once more, instead of waiting for them.
+    if (opts.listener) session.abort();
+    else await session.close();
     throw e;
   }
   const loader = new Loader(source.train, source.test, data.spec, config.data.workers);

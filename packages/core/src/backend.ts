@@ -89,6 +89,8 @@ export async function initBackend(choice: BackendChoice, wantGpu: boolean, probe
   if (choice === 'tensorflow' || choice === 'auto') {
     const why = await tryNative(wantGpu);
     if (!why) return describeNative(choice, wantGpu ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node', wantGpu, probe);
+    // Asked for the GPU package by name: a tower that cannot load it exits, rather than run on tfjs-node's CPU.
+    if (choice === 'tensorflow' && wantGpu) throw new AlexnetError('E_BACKEND', `--backend tensorflow with a GPU: ${why}`);
     let fallback = why;
     if (wantGpu) {
       const cpuWhy = await tryNative(false);

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { CUDA_LIBRARIES, type GpuProbe, gpuInUse, listGpus, visibleGpus, whyNoGpu } from './gpu.js';
 
 const A100 = '0, NVIDIA A100-SXM4-40GB, GPU-5a1c2d3e-0000-1111-2222-333344445555, 8.0, 40960';
+const T4 = '0, Tesla T4, GPU-1b2c3d4e-0000-1111-2222-333344445555, 7.5, 15360';
 const H100 = '1, NVIDIA H100 80GB HBM3, GPU-9f8e7d6c-0000-1111-2222-333344445555, 9.0, 81559';
 
 interface Machine {
@@ -82,10 +83,11 @@ describe('the GPU a tower is on', () => {
     expect(gpuInUse(probe({ smi })).device).toMatch(/one of 2 visible: CUDA_VISIBLE_DEVICES does not pin one/);
     expect(gpuInUse(probe({ smi, oldDriver: true, env: { CUDA_VISIBLE_DEVICES: '0' } })).device).toBe('GPU 0: NVIDIA A100-SXM4-40GB, 40 GiB');
   });
-  it('warns that a GPU newer than libtensorflow 2.9\'s kernels compiles them on first use', () => {
+  it('warns that a GPU newer than libtensorflow 2.9\'s machine code (7.5) compiles its kernels on first use', () => {
     const { warning } = gpuInUse(probe({ env: { CUDA_VISIBLE_DEVICES: '1' }, smi: `${A100}\n${H100}` }));
-    expect(warning).toMatch(/compiles them from PTX on first use.*CUDA_CACHE_PATH/);
-    expect(gpuInUse(probe({ env: { CUDA_VISIBLE_DEVICES: '0' }, smi: A100 })).warning).toBeUndefined();
+    expect(warning).toMatch(/compiles its kernels from PTX on first use.*CUDA_CACHE_PATH/);
+    expect(gpuInUse(probe({ env: { CUDA_VISIBLE_DEVICES: '0' }, smi: A100 })).warning).toMatch(/compute 8\.0\) is newer/); // sm_80 is PTX only
+    expect(gpuInUse(probe({ env: { CUDA_VISIBLE_DEVICES: '0' }, smi: T4 })).warning).toBeUndefined();
   });
   it('reads nvidia-smi\'s CSV, and CUDA stops at the first id it cannot resolve', () => {
     const gpus = listGpus(probe({ smi: `${A100}\n${H100}\n` }))!;

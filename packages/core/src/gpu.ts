@@ -46,10 +46,11 @@ export const CUDA_LIBRARIES = ['libcudart.so.11.0', 'libcublas.so.11', 'libcubla
 
 /**
  * Compute capabilities libtensorflow 2.9.1's CUDA build carries machine code for (TensorFlow's release
- * builds: sm_35, sm_50, sm_60, sm_70, sm_75 and compute_80 as PTX). Newer GPUs JIT-compile from that PTX.
+ * builds: sm_35, sm_50, sm_60, sm_70, sm_75, and compute_80 as PTX only). GPUs past 7.5, the A100 among
+ * them, run kernels CUDA compiles from that PTX on first use.
  */
 const OLDEST_CAPABILITY = 3.5;
-const NEWEST_PREBUILT = 8.0;
+const NEWEST_PREBUILT = 7.5;
 
 export interface NvidiaGpu {
   index: number;
@@ -118,7 +119,7 @@ export function gpuInUse(probe: GpuProbe = machineProbe): { device: string; warn
   if (g.capability !== undefined && g.capability > NEWEST_PREBUILT) {
     return {
       device,
-      warning: `${g.name} (compute ${g.capability.toFixed(1)}) is newer than libtensorflow 2.9's prebuilt kernels (up to ${NEWEST_PREBUILT.toFixed(1)}): CUDA compiles them from PTX on first use, which can take many minutes; keep CUDA_CACHE_PATH on a persistent disk (and CUDA_CACHE_MAXSIZE large) so it happens once`,
+      warning: `${g.name} (compute ${g.capability.toFixed(1)}) is newer than libtensorflow 2.9's machine code (up to ${NEWEST_PREBUILT.toFixed(1)}): CUDA compiles its kernels from PTX on first use, which can take many minutes; keep CUDA_CACHE_PATH on a persistent disk (and CUDA_CACHE_MAXSIZE large) so it happens once`,
     };
   }
   return { device };

@@ -20,6 +20,8 @@ async function main(): Promise<void> {
   // The coordinator's IPC channel closes when it dies, however it dies: never outlive it.
   if (process.send) process.on('disconnect', () => process.exit(1));
   if (opts.gpu !== undefined && process.env.CUDA_VISIBLE_DEVICES === undefined) process.env.CUDA_VISIBLE_DEVICES = opts.gpu;
+  // CUDA numbers GPUs fastest first unless told otherwise; nvidia-smi (and so --gpus ids) by PCI bus.
+  if (opts.gpu !== undefined) process.env.CUDA_DEVICE_ORDER ??= 'PCI_BUS_ID';
   const heartbeat = opts.heartbeatMs > 0 ? startHeartbeat(opts.connect, opts.index, opts.heartbeatMs, log, curve) : undefined;
   // Stopped by an orchestrator (pid 1 in a container ignores SIGTERM unless handled): nothing to save.
   for (const sig of ['SIGTERM', 'SIGINT'] as const) {

@@ -56,7 +56,7 @@ const REQUIRED: { [K in Kind]: [string, 'number' | 'boolean' | 'string' | 'objec
 
 /** Optional string fields: checked when present, and kept short (they end up in log lines). */
 const OPTIONAL_STRINGS: { [K in Kind]?: string[] } = { hello: ['host', 'gpu', 'device'], ready: ['choice', 'fallback', 'noGpu', 'warning'] };
-const MAX_STRING = 2000;
+const MAX_STRING = 16_000;
 
 /** Decode frames received from a peer; `allowed` are the kinds this end accepts. */
 export function decode(frames: readonly Buffer[], allowed: readonly Kind[]): Message {
@@ -77,6 +77,7 @@ export function decode(frames: readonly Buffer[], allowed: readonly Kind[]): Mes
     if (typeof v !== type || v === null || (type === 'number' && !Number.isFinite(v))) {
       throw new ProtocolError(`${header.kind}: field ${key} must be a ${type}, got ${JSON.stringify(v)?.slice(0, 40)}`);
     }
+    if (type === 'string' && (v as string).length > MAX_STRING) throw new ProtocolError(`${header.kind}: field ${key} is longer than ${MAX_STRING} characters`);
   }
   for (const key of OPTIONAL_STRINGS[header.kind] ?? []) {
     const v = (header as unknown as Record<string, unknown>)[key];
