@@ -42,11 +42,24 @@ describe('the tfjs-node contract backend', () => {
     expect(() => tf.conv2dTranspose(tf.ones([1, 6, 6, 4]) as tf.Tensor4D, w(), [1, 6, 6, 2], 1, explicit as never)).toThrow("padding was EXPLICIT");
   });
   it('takes valid, same and a numeric 0 (which TF.js calls VALID), and computes what cpu computes', async () => {
-    const got = [tf.conv2d(x(), w(), 1, 'same'), tf.conv2d(x(), w(), 2, 'valid'), tf.conv2d(x(), w(), 1, 0), tf.maxPool(x(), 2, 2, 'same')].map((t) => Array.from(t.dataSync()));
+    const calls = () => [tf.conv2d(x(), w(), 1, 'same'), tf.conv2d(x(), w(), 2, 'valid'), tf.conv2d(x(), w(), 1, 0), tf.maxPool(x(), 2, 2, 'same')].map((t) => Array.from(t.dataSync()));
+    const got = calls();
     await tf.setBackend('cpu');
-    const want = [tf.conv2d(x(), w(), 1, 'same'), tf.conv2d(x(), w(), 2, 'valid'), tf.conv2d(x(), w(), 1, 0), tf.maxPool(x(), 2, 2, 'same')].map((t) => Array.from(t.dataSync()));
+    const want = calls();
     await tf.setBackend(CONTRACT_BACKEND);
     expect(got).toEqual(want);
+  });
+  it('computes Conv2DBackpropFilter, the one kernel it does not take from cpu, as cpu does (to float32 rounding)', async () => {
+    const filterGrad = (stride: number, pad: 'same' | 'valid') => {
+      const dy = tf.randomNormal(tf.conv2d(x(), w(), stride, pad).shape, 0, 1, 'float32', 3);
+      return Array.from(run('Conv2DBackpropFilter', { x: x(), dy }, { strides: [stride, stride], pad, dataFormat: 'NHWC', filterShape: [3, 3, 2, 4] }).dataSync());
+    };
+    const cases = [[1, 'same'], [2, 'valid'], [2, 'same']] as const;
+    const got = cases.map(([s, p]) => filterGrad(s, p));
+    await tf.setBackend('cpu');
+    const want = cases.map(([s, p]) => filterGrad(s, p));
+    await tf.setBackend(CONTRACT_BACKEND);
+    got.forEach((g, k) => g.forEach((v, i) => expect(Math.abs(v - want[k]![i]!), `case ${k}, value ${i}`).toBeLessThan(1e-4 * (1 + Math.abs(want[k]![i]!)))));
   });
   it('refuses NCHW for the fused convolution and LRN outside cuDNN\'s limits (tfjs-node-gpu)', () => {
     const nchw = tf.randomNormal([1, 2, 6, 6]) as tf.Tensor4D;

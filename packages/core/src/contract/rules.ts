@@ -57,9 +57,10 @@ const validOrSame = (type: string, what = 'padding'): string | undefined =>
 function conv2dImplRule(inputs: Inputs, a: Attrs): string | undefined {
   const type = convPadType(shape4(inputs.x), shape4(inputs.filter), a);
   if (type !== 'VALID' && type !== 'SAME' && type !== 'EXPLICIT') return validOrSame(type);
-  // conv2dImpl hands TensorFlow no rounding mode: TF floors, so another mode would change the output shape.
+  // Not a refusal of tfjs-node's but a silent difference: conv2dImpl hands TensorFlow no rounding mode and
+  // TensorFlow floors, so another mode would give another output shape there than on every other backend.
   const mode = a.dimRoundingMode as string | undefined;
-  if (type === 'EXPLICIT' && mode !== undefined && mode !== 'floor') return `dimRoundingMode '${mode}' is not passed to TensorFlow, which floors output sizes`;
+  if (type === 'EXPLICIT' && mode !== undefined && mode !== 'floor') return `dimRoundingMode '${mode}' is not passed to TensorFlow, which floors output sizes (tfjs-node takes the call and gives another shape)`;
   return undefined;
 }
 
@@ -82,15 +83,17 @@ function cudnnLrn(a: Attrs): string | undefined {
   return undefined;
 }
 
-const nhwcOnly = (message: string) => (_i: Inputs, a: Attrs): string | undefined => ((a.dataFormat ?? 'NHWC') === 'NHWC' ? undefined : message);
+/** `strict`: as FusedConv2D.ts, which refuses anything but the string 'NHWC' (tf.fused.conv2d always sets it). */
+const nhwcOnly = (message: string, strict = false) => (_i: Inputs, a: Attrs): string | undefined => ((strict ? a.dataFormat : (a.dataFormat ?? 'NHWC')) === 'NHWC' ? undefined : message);
 
 const K = 'tfjs-node/src/kernels';
 
 export const RULES: readonly KernelRule[] = [
+  // Rules for kernels our layers do not call (AvgPool, NCHW) are here so a layer that starts calling them is held too.
   { kernel: 'Conv2D', source: `${K}/Conv2D.ts (conv2dImpl)`, refuse: conv2dImplRule },
   // TensorFlow's CPU Conv2D runs NHWC only; tfjs-node's own test run skips its NCHW conv2d tests (tfjs issue 1891).
   { kernel: 'Conv2D', source: 'tfjs-node/src/run_tests.ts (NCHW conv2d tests ignored, tfjs issue 1891)', refuse: nhwcOnly("TensorFlow's CPU Conv2D runs NHWC only") },
-  { kernel: 'FusedConv2D', source: `${K}/FusedConv2D.ts`, refuse: nhwcOnly("Node backend FusedConv2D does not support dataFormat:'NCHW'. Please use 'NHWC'.") },
+  { kernel: 'FusedConv2D', source: `${K}/FusedConv2D.ts`, refuse: nhwcOnly("Node backend FusedConv2D does not support dataFormat:'NCHW'. Please use 'NHWC'.", true) },
   { kernel: 'FusedConv2D', source: `${K}/Conv2D.ts (conv2dImpl, which FusedConv2D.ts calls)`, refuse: conv2dImplRule },
   { kernel: 'Conv2DBackpropFilter', source: `${K}/Conv2DBackpropFilter.ts`, refuse: (i, a) => validOrSame(convPadType(shape4(i.x), a.filterShape as Shape4, a, 1)) ?? float32Only(i) },
   { kernel: 'Conv2DBackpropInput', source: `${K}/Conv2DBackpropInput.ts`, refuse: (i, a) => validOrSame(convPadType(a.inputShape as Shape4, shape4(i.filter), a, 1)) ?? float32Only(i) },
