@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveConfig, writeReport } from '@alexnet/coordinator';
 import packaged from '@sparticuz/chromium';
-import { chromium } from 'playwright-core';
+import { type Browser, chromium } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { fixture, root, runCli } from './helpers.js';
 
@@ -129,33 +129,40 @@ describe('report.html from a run directory', () => {
 
 /**
  * A headless Chromium: the one inside the @sparticuz/chromium devDependency (unpacked to the temp dir on
- * first use, nothing downloaded), else a system chromium. The launch arguments go with the binary.
+ * first use, nothing downloaded), else a system chromium, whichever launches first.
  */
-async function findChromium(): Promise<{ executablePath: string; args: string[] }> {
-  try {
-    return { executablePath: await packaged.executablePath(), args: packaged.args };
-  } catch (e) {
-    for (const path of ['/usr/bin/chromium', '/usr/bin/chromium-browser']) if (existsSync(path)) return { executablePath: path, args: ['--headless', '--no-sandbox', '--disable-gpu'] };
-    throw new Error(`headless Chromium is needed to check report.html: @sparticuz/chromium did not unpack (${(e as Error).message}) and no system chromium was found (apt-get install chromium)`);
+async function launchChromium(): Promise<Browser> {
+  const tried: string[] = [];
+  const candidates: (() => Promise<{ executablePath: string; args: string[] }>)[] = [
+    async () => ({ executablePath: await packaged.executablePath(), args: packaged.args }),
+    ...['/usr/bin/chromium', '/usr/bin/chromium-browser'].filter((p) => existsSync(p)).map((p) => async () => ({ executablePath: p, args: ['--headless', '--no-sandbox', '--disable-gpu'] })),
+  ];
+  for (const candidate of candidates) {
+    try {
+      const launch = await candidate();
+      return await chromium.launch(launch);
+    } catch (e) {
+      tried.push((e as Error).message.split('\n')[0]!);
+    }
   }
+  throw new Error(`headless Chromium is needed to check report.html and none launched (${tried.join('; ')}): @sparticuz/chromium comes with npm ci; or apt-get install chromium`);
 }
 
 describe('report.html of a real run, in headless Chromium', () => {
   it('a 2-tower run with --baseline: every chart drawn, the network there, no console errors, no network', async () => {
-    const launch = await findChromium(); // before the run: say what is missing without training first
-    const dir = mkdtempSync(join(tmpdir(), 'report-run-'));
-    const r = await runCli(['--config', 'configs/mnist-small.yaml', '--gpus', '0,1', '--baseline', '--steps', '40', '--out', dir, '--backend', 'wasm']);
-    expect(r.code, r.stderr).toBe(0);
-    // the run writes its report itself; `coordinator report DIR` rebuilds it
-    const path = join(dir, 'report.html');
-    expect(existsSync(path)).toBe(true);
-    for (const f of ['config.resolved.json', 'metrics.jsonl', 'log.jsonl', 'result.json', 'checkpoint.bin', 'baseline/checkpoint.bin']) expect(existsSync(join(dir, f)), f).toBe(true);
-    const rebuilt = await runCli(['report', dir]);
-    expect(rebuilt.code, rebuilt.stderr).toBe(0);
-    expect(rebuilt.stdout.trim()).toBe(path);
-
-    const browser = await chromium.launch(launch);
+    const browser = await launchChromium(); // before the run: say what is missing without training first
     try {
+      const dir = mkdtempSync(join(tmpdir(), 'report-run-'));
+      const r = await runCli(['--config', 'configs/mnist-small.yaml', '--gpus', '0,1', '--baseline', '--steps', '40', '--out', dir, '--backend', 'wasm']);
+      expect(r.code, r.stderr).toBe(0);
+      // the run writes its report itself; `coordinator report DIR` rebuilds it
+      const path = join(dir, 'report.html');
+      expect(existsSync(path)).toBe(true);
+      for (const f of ['config.resolved.json', 'metrics.jsonl', 'log.jsonl', 'result.json', 'checkpoint.bin', 'baseline/checkpoint.bin']) expect(existsSync(join(dir, f)), f).toBe(true);
+      const rebuilt = await runCli(['report', dir]);
+      expect(rebuilt.code, rebuilt.stderr).toBe(0);
+      expect(rebuilt.stdout.trim()).toBe(path);
+
       const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
       const errors: string[] = [];
       const requests: string[] = [];
