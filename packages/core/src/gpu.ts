@@ -45,9 +45,10 @@ export const machineProbe: GpuProbe = {
 export const CUDA_LIBRARIES = ['libcudart.so.11.0', 'libcublas.so.11', 'libcublasLt.so.11', 'libcufft.so.10', 'libcurand.so.10', 'libcusolver.so.11', 'libcusparse.so.11', 'libcudnn.so.8'];
 
 /**
- * Compute capabilities libtensorflow 2.9.1's CUDA build carries machine code for (TensorFlow's release
- * builds: sm_35, sm_50, sm_60, sm_70, sm_75, and compute_80 as PTX only). GPUs past 7.5, the A100 among
- * them, run kernels CUDA compiles from that PTX on first use.
+ * Compute capabilities libtensorflow 2.9.1's CUDA build carries machine code for: TensorFlow's CUDA 11.2
+ * release builds list sm_35, sm_50, sm_60, sm_70, sm_75 and compute_80 (PTX only) in their
+ * tensorflow/python/platform/build_info.py. GPUs past 7.5, the A100 among them, run kernels CUDA compiles
+ * from that PTX on first use.
  */
 const OLDEST_CAPABILITY = 3.5;
 const NEWEST_PREBUILT = 7.5;
