@@ -285,7 +285,7 @@ async function main(o: BenchOptions): Promise<void> {
   process.stdout.write(
     [
       '',
-      'summary (targets from issue 3 in brackets):',
+      'summary (targets in brackets):',
       `  split / single, paper net   ${show(summary.split_over_single.paper, (x) => `${x.toFixed(2)}×`)}  [≥ 1.85]`,
       `  split / single, small net   ${show(summary.split_over_single.small, (x) => `${x.toFixed(2)}×`)}  [≥ 1.5]`,
       `  split / model.fit, paper    ${show(summary.over_model_fit, (x) => `${x}×`)}  [≥ 300]`,
