@@ -45,35 +45,55 @@ export function denseInputGrad(w: tf.Tensor2D, dy: tf.Tensor2D, groups = 1): tf.
   });
 }
 
-/** dW = xᵀ·dy, dWᵀ = dyᵀ·x, db = Σ dy (per group for W and Wᵀ). */
-export function denseParamGrads(x: tf.Tensor2D, dy: tf.Tensor2D, groups = 1): { dw: tf.Tensor2D; dwT: tf.Tensor2D; db: tf.Tensor1D } {
+/** dW = xᵀ·dy and dWᵀ = dyᵀ·x, per group. */
+export function denseParamGrads(x: tf.Tensor2D, dy: tf.Tensor2D, groups = 1): { dw: tf.Tensor2D; dwT: tf.Tensor2D } {
   return tf.tidy(() => {
     const xs = perGroup(x, groups);
     const dys = perGroup(dy, groups);
     const dw = concatGroups(xs.map((xi, g) => tf.matMul(tf.transpose(xi), dys[g]!) as tf.Tensor2D));
     const dwT = stackRows(xs.map((xi, g) => tf.matMul(tf.transpose(dys[g]!), xi)));
-    return { dw, dwT, db: tf.sum(dy, 0) as tf.Tensor1D };
+    return { dw, dwT };
   });
 }
 
-/** The plain layout's three products, per group: y = x·W (+ b), dx = dy·Wᵀ, dW = xᵀ·dy. */
-const plain = {
-  forward: (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | undefined, groups: number): tf.Tensor2D =>
-    tf.tidy(() => {
-      const ws = perGroup(w, groups);
-      const y: tf.Tensor2D = concatGroups(perGroup(x, groups).map((xi, g) => tf.matMul(xi, ws[g]!)));
-      return b ? tf.add(y, b) : y;
-    }),
-  inputGrad: (w: tf.Tensor2D, dy: tf.Tensor2D, groups: number): tf.Tensor2D =>
-    tf.tidy(() => {
-      const ws = perGroup(w, groups);
-      return concatGroups(perGroup(dy, groups).map((d, g) => tf.matMul(d, ws[g]!, false, true)));
-    }),
-  weightGrad: (x: tf.Tensor2D, dy: tf.Tensor2D, groups: number): tf.Tensor2D =>
-    tf.tidy(() => {
-      const dys = perGroup(dy, groups);
-      return concatGroups(perGroup(x, groups).map((xi, g) => tf.matMul(xi, dys[g]!, true, false)));
-    }),
+/** One layout's products (see the file comment): the output, the input gradient, the weight gradients. */
+interface Layout {
+  /** Params kept beside [W, b] (the transposed layout's Wᵀ). */
+  derive?(params: readonly tf.Tensor[]): tf.Tensor[];
+  forward(x: tf.Tensor2D, params: readonly tf.Tensor[], b: tf.Tensor1D | undefined, groups: number): tf.Tensor2D;
+  inputGrad(params: readonly tf.Tensor[], dy: tf.Tensor2D, groups: number): tf.Tensor2D;
+  /** ∂W, then the gradients of the derived params. */
+  weightGrads(x: tf.Tensor2D, dy: tf.Tensor2D, groups: number): tf.Tensor[];
+}
+
+const LAYOUTS: Record<DenseLayout, Layout> = {
+  plain: {
+    forward: (x, [w], b, groups) =>
+      tf.tidy(() => {
+        const ws = perGroup(w as tf.Tensor2D, groups);
+        const y: tf.Tensor2D = concatGroups(perGroup(x, groups).map((xi, g) => tf.matMul(xi, ws[g]!)));
+        return b ? tf.add(y, b) : y;
+      }),
+    inputGrad: ([w], dy, groups) =>
+      tf.tidy(() => {
+        const ws = perGroup(w as tf.Tensor2D, groups);
+        return concatGroups(perGroup(dy, groups).map((d, g) => tf.matMul(d, ws[g]!, false, true)));
+      }),
+    weightGrads: (x, dy, groups) =>
+      tf.tidy(() => {
+        const dys = perGroup(dy, groups);
+        return [concatGroups(perGroup(x, groups).map((xi, g) => tf.matMul(xi, dys[g]!, true, false)))];
+      }),
+  },
+  transposed: {
+    derive: ([w]) => [tf.transpose(w!)],
+    forward: (x, [, , wT], b, groups) => denseForward(x, wT as tf.Tensor2D, b, groups),
+    inputGrad: ([w], dy, groups) => denseInputGrad(w as tf.Tensor2D, dy, groups),
+    weightGrads: (x, dy, groups) => {
+      const { dw, dwT } = denseParamGrads(x, dy, groups);
+      return [dw, dwT];
+    },
+  },
 };
 
 /**
@@ -82,29 +102,19 @@ const plain = {
  * gradient. The parameter gradients can be deferred to once per batch (see LayerOp.deferredGrads).
  */
 export function denseOp(groups: number, addBias = true, layout: DenseLayout = denseLayout()): LayerOp {
-  const bias = (dy: tf.Tensor, b: tf.Tensor): tf.Tensor => (addBias ? tf.sum(dy, 0) : tf.zerosLike(b));
-  if (layout === 'plain') {
-    const grads = (x: tf.Tensor, dy: tf.Tensor, b: tf.Tensor): tf.Tensor[] => [plain.weightGrad(x as tf.Tensor2D, dy as tf.Tensor2D, groups), bias(dy, b)];
-    return {
-      forward: (x, [w, b]) => ({ y: plain.forward(x as tf.Tensor2D, w as tf.Tensor2D, addBias ? (b as tf.Tensor1D) : undefined, groups), saved: [x] }),
-      backward: (dy, [x], [w, b], needDx, withGrads = true) => ({
-        dx: needDx ? plain.inputGrad(w as tf.Tensor2D, dy as tf.Tensor2D, groups) : undefined,
-        grads: withGrads ? grads(x!, dy, b!) : [],
-      }),
-      deferredGrads: ([x], dy, [, b]) => grads(x!, dy, b!),
-    };
-  }
+  const l = LAYOUTS[layout];
+  // Gradients in the params' order: ∂W, ∂b, then the derived params'.
   const grads = (x: tf.Tensor, dy: tf.Tensor, b: tf.Tensor): tf.Tensor[] => {
-    const { dw, db, dwT } = denseParamGrads(x as tf.Tensor2D, dy as tf.Tensor2D, groups);
-    return [dw, addBias ? db : tf.zerosLike(b), dwT];
+    const [dw, ...derived] = l.weightGrads(x as tf.Tensor2D, dy as tf.Tensor2D, groups);
+    return [dw!, addBias ? tf.sum(dy, 0) : tf.zerosLike(b), ...derived];
   };
   return {
-    derive: ([w]) => [tf.transpose(w!)],
-    forward: (x, [, b, wT]) => ({ y: denseForward(x as tf.Tensor2D, wT as tf.Tensor2D, addBias ? (b as tf.Tensor1D) : undefined, groups), saved: [x] }),
-    backward: (dy, [x], [w, b], needDx, withGrads = true) => ({
-      dx: needDx ? denseInputGrad(w as tf.Tensor2D, dy as tf.Tensor2D, groups) : undefined,
-      grads: withGrads ? grads(x!, dy, b!) : [],
+    ...(l.derive ? { derive: l.derive } : {}),
+    forward: (x, params) => ({ y: l.forward(x as tf.Tensor2D, params, addBias ? (params[1] as tf.Tensor1D) : undefined, groups), saved: [x] }),
+    backward: (dy, [x], params, needDx, withGrads = true) => ({
+      dx: needDx ? l.inputGrad(params, dy as tf.Tensor2D, groups) : undefined,
+      grads: withGrads ? grads(x!, dy, params[1]!) : [],
     }),
-    deferredGrads: ([x], dy, [, b]) => grads(x!, dy, b!),
+    deferredGrads: ([x], dy, params) => grads(x!, dy, params[1]!),
   };
 }
