@@ -36,8 +36,7 @@ export class TowerProcesses {
     for (const t of opts.towers) {
       const args = [main, '--connect', opts.endpoint, '--index', String(t.index), '--backend', opts.backend, '--log-level', opts.logLevel, '--heartbeat-ms', String(opts.heartbeatMs)];
       if (opts.gpu) args.push('--gpu', t.device);
-      // PCI order, as nvidia-smi numbers them: CUDA's default is fastest first, which --gpus ids do not mean.
-      const env = { ...process.env, ...(opts.gpu ? { CUDA_VISIBLE_DEVICES: t.device, CUDA_DEVICE_ORDER: process.env.CUDA_DEVICE_ORDER ?? 'PCI_BUS_ID' } : {}) };
+      const env = { ...process.env, ...(opts.gpu ? { CUDA_VISIBLE_DEVICES: t.device } : {}) };
       const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env });
       child.on('exit', (code, signal) => {
         if (this.stopping && (code === 0 || signal === 'SIGTERM' || signal === 'SIGKILL')) return;

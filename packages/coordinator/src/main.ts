@@ -269,10 +269,10 @@ async function inRunDir(o: MainOptions, out: string, config: Config, devices: st
 }
 
 /**
- * Where the towers really run, said once per run: a warning per tower about its device, and one line per
- * tower that was given a GPU and is on the CPU, with the reason it gave. A tower started with --backend
- * tensorflow and a GPU that is not on one stops the run before it trains: the GPU path was asked for and
- * would not be had.
+ * Where the towers really run: a warning per tower about its device, and one line per tower that was given
+ * a GPU and is on the CPU, with the reason it gave (said when `log` is given). A tower started with
+ * --backend tensorflow and a GPU that is not on one stops the run before it trains: the GPU path was asked
+ * for and would not be had.
  */
 function checkDevices(readies: readonly Header<'ready'>[], hellos: readonly Header<'hello'>[], devices: readonly string[], log: Logger | undefined): void {
   // the GPU a tower was given: its own --gpu (towers on other hosts), else its --gpus id
