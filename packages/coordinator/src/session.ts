@@ -23,6 +23,8 @@ export interface SessionOptions {
   towerLogLevel?: string;
   /** Towers time every layer op and report it (for `bench`). */
   profile?: boolean;
+  /** `none`: towers skip the arithmetic and answer with zeros of the right shapes (the wire alone). */
+  compute?: 'none';
   /** A tower that sends no heartbeat for this long is declared hung (default 10 s). */
   heartbeatTimeoutMs?: number;
   /** Towers on other hosts: they connect to this bound link, nothing is spawned. */
@@ -143,7 +145,7 @@ export class Session {
         await s.link.bind();
         s.hellos = await Promise.all(Array.from({ length: s.towers }, (_, t) => s.link.hello(t).then((m) => m.header)));
       }
-      for (let t = 0; t < s.towers; t++) await s.link.send(t, 'init', { tower: t, towers: s.towers, config: opts.config, profile: opts.profile === true });
+      for (let t = 0; t < s.towers; t++) await s.link.send(t, 'init', { tower: t, towers: s.towers, config: opts.config, profile: opts.profile === true, ...(opts.compute ? { compute: opts.compute } : {}) });
       s.readies = (await s.link.all('ready')).map((m) => m.header);
       s.readies.forEach((r, t) => opts.log.info({ tower: t, backend: r.backend, device: r.device, gpu: r.gpu }, `tower ${t} computes on ${r.device}`));
       return s;

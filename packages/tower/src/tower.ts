@@ -8,6 +8,7 @@ import { type BackendInfo, buildNet, COORDINATOR_TO_TOWER, decode, encode, type 
 import type { Logger } from 'pino';
 import { Dealer } from 'zeromq';
 import { type TensorOut, TowerModel } from './model.js';
+import { WireModel } from './wire.js';
 
 export interface TowerOptions {
   /** Coordinator endpoint, e.g. ipc:///tmp/alexnet-123/towers or tcp://10.0.0.1:5555. */
@@ -36,7 +37,7 @@ const HANDSHAKE_ATTEMPTS = 5;
 
 export class Tower {
   private readonly socket: Dealer;
-  private model: TowerModel | undefined;
+  private model: TowerModel | WireModel | undefined;
   /** zeromq.js allows one pending send per socket; sends queue here. */
   private sending: Promise<void> = Promise.resolve();
   /** Why the tower gave up on the coordinator (its key refused, say); run() throws it. */
@@ -165,7 +166,8 @@ export class Tower {
     const config = parseConfig(h.config);
     const plan = planSplit(buildNet(config.net), h.towers);
     this.model?.dispose();
-    this.model = new TowerModel(plan, this.opts.index, config, h.profile === true);
+    if (h.compute !== undefined && h.compute !== 'none') throw new ProtocolError(`init: compute must be none when given, got ${JSON.stringify(h.compute)}`);
+    this.model = h.compute === 'none' ? new WireModel(plan, this.opts.index, config.train.seed) : new TowerModel(plan, this.opts.index, config, h.profile === true);
     const b = this.opts.backend;
     await this.send('ready', { tower: this.opts.index, choice: b.choice, backend: b.name, device: b.device, gpu: b.gpu, params: this.model.paramCount, ...(b.fallback ? { fallback: b.fallback } : {}), ...(b.noGpu ? { noGpu: b.noGpu } : {}), ...(b.warning ? { warning: b.warning } : {}) });
   }
@@ -204,7 +206,7 @@ export class Tower {
     await this.send('loaded', { params: tensors.length });
   }
 
-  private need(): TowerModel {
+  private need(): TowerModel | WireModel {
     if (!this.model) throw new ProtocolError('no init received yet');
     return this.model;
   }

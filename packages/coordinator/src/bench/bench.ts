@@ -14,7 +14,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { type Config, initBackend, towerFlops, trainingFlops } from '@alexnet/core';
+import { type Config, initBackend, product, towerFlops, trainingFlops } from '@alexnet/core';
 import { Command, Option } from 'commander';
 import { pino } from 'pino';
 import { positive } from '../args.js';
@@ -160,6 +160,44 @@ async function measure(config: Config, towers: number, warmup: number, steps: nu
   }
 }
 
+export interface WireStats {
+  towers: number;
+  batch: number;
+  steps: number;
+  step_ms: number;
+  images_per_sec: number;
+  /** Payload bytes per step through the coordinator (sent + received). */
+  coordinator_bytes: number;
+}
+
+/**
+ * The exchange alone: towers started with `compute: 'none'` answer every request at once with zeros of the
+ * right shapes, so a step is the wire, the coordinator's work and the scheduling, at this config and batch.
+ */
+async function measureWire(config: Config, towers: number, batch: number, warmup: number, steps: number): Promise<WireStats> {
+  const log = pino({ level: 'silent' });
+  const devices = Array.from({ length: towers }, (_, i) => String(i));
+  const c: Config = { ...config, train: { ...config.train, batch } };
+  const session = await Session.start({ config: c, devices, backend: 'wasm', gpu: false, log, compute: 'none' });
+  try {
+    const images = new Float32Array(batch * product(session.plan.net.inputShape));
+    const labels = new Int32Array(batch);
+    for (let s = 0; s < warmup; s++) await session.trainStep(s, images, labels, 0);
+    const b0 = session.bytes;
+    const wall: number[] = [];
+    for (let s = warmup; s < warmup + steps; s++) {
+      const t0 = performance.now();
+      await session.trainStep(s, images, labels, 0);
+      wall.push(performance.now() - t0);
+    }
+    const b1 = session.bytes;
+    const stepMs = median(wall);
+    return { towers, batch, steps, step_ms: round(stepMs, 2), images_per_sec: round((batch * 1000) / stepMs, 1), coordinator_bytes: Math.round((b1.sent - b0.sent + b1.received - b0.received) / steps) };
+  } finally {
+    await session.close();
+  }
+}
+
 interface FitResult {
   config: string;
   backend: string;
@@ -239,6 +277,7 @@ interface BenchOptions {
   warmup: number;
   fit: boolean;
   only?: 'small' | 'paper';
+  compute: 'full' | 'none';
 }
 
 async function main(o: BenchOptions): Promise<void> {
@@ -253,9 +292,14 @@ async function main(o: BenchOptions): Promise<void> {
   };
   const small = withBatch('configs/mnist-small.yaml', o.smallBatch);
   const paper = withBatch('configs/alexnet.yaml', o.paperBatch);
+  const nets = ([['small', 'configs/mnist-small.yaml', small], ['paper', 'configs/alexnet.yaml', paper]] as const).filter(([name]) => !o.only || o.only === name);
+  const wire = await wireSection(nets, o.compute === 'none' ? 2 * o.steps : o.steps);
+  if (o.compute === 'none') {
+    if (o.json) writeJson(o.json, { date: new Date().toISOString(), machine: { cpus: cpus().length, cpu, node: process.version }, wire });
+    return;
+  }
   const runs: Record<string, { split: RunStats; single: RunStats }> = {};
-  for (const [name, file, config] of [['small', 'configs/mnist-small.yaml', small], ['paper', 'configs/alexnet.yaml', paper]] as const) {
-    if (o.only && o.only !== name) continue;
+  for (const [name, file, config] of nets) {
     const split = await measure(config, 2, o.warmup, o.steps);
     const single = await measure(config, 1, o.warmup, o.steps);
     runs[name] = { split, single };
@@ -296,10 +340,43 @@ async function main(o: BenchOptions): Promise<void> {
     ].join('\n'),
   );
   if (o.json) {
-    const out = { date: new Date().toISOString(), machine: { cpus: cpus().length, cpu, node: process.version }, limit, ...summary, runs, model_fit: fits, seconds };
-    writeFileSync(o.json, `${JSON.stringify(out, null, 2)}\n`);
-    process.stdout.write(`wrote ${o.json}\n`);
+    writeJson(o.json, { date: new Date().toISOString(), machine: { cpus: cpus().length, cpu, node: process.version }, limit, ...summary, wire, runs, model_fit: fits, seconds });
   }
+}
+
+function writeJson(file: string, out: object): void {
+  writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
+  process.stdout.write(`wrote ${file}\n`);
+}
+
+/** The paper's batch: the wire-only figures the targets are set at. */
+const PAPER_BATCH = 128;
+
+interface WireNet {
+  /** Wire-only images/s at the paper's batch (128), split over 2 towers and on 1. */
+  split: number;
+  single: number;
+  runs: WireStats[];
+}
+
+/** Wire-only throughput of each net, split and single, at the bench batch and at 128. */
+async function wireSection(nets: readonly (readonly [string, string, Config])[], steps: number): Promise<Record<string, WireNet>> {
+  const out: Record<string, WireNet> = {};
+  process.stdout.write('wire only (towers skip the arithmetic and answer with zeros of the right shapes):\n');
+  for (const [name, , config] of nets) {
+    const runs: WireStats[] = [];
+    for (const batch of [...new Set([config.train.batch, PAPER_BATCH])]) {
+      for (const towers of [2, 1]) {
+        const r = await measureWire(config, towers, batch, 3, steps);
+        runs.push(r);
+        process.stdout.write(`  ${name.padEnd(6)} ${towers === 2 ? 'split (2) ' : 'single (1)'} batch ${pad(batch, 3)}: ${pad(r.images_per_sec.toFixed(0), 7)} images/s   step ${pad(r.step_ms.toFixed(1), 7)} ms   through the coordinator ${fmtBytes(r.coordinator_bytes)} per step\n`);
+      }
+    }
+    const at = (towers: number): number => runs.find((r) => r.towers === towers && r.batch === PAPER_BATCH)!.images_per_sec;
+    out[name] = { split: at(2), single: at(1), runs };
+  }
+  process.stdout.write('\n');
+  return out;
 }
 
 const program = new Command('bench')
@@ -311,6 +388,7 @@ const program = new Command('bench')
   .option('--steps <n>', 'measured steps per run', positive('--steps'), 5)
   .option('--warmup <n>', 'warm-up steps per run', positive('--warmup'), 2)
   .option('--no-fit', 'skip the tf.sequential + model.fit comparison (minutes on the cpu backend)')
+  .addOption(new Option('--compute <mode>', 'none: the wire-only section alone (towers skip the arithmetic)').choices(['full', 'none']).default('full'))
   .addOption(new Option('--only <net>', 'measure one net only (no summary)').choices(['small', 'paper']));
 program.parse();
 await main(program.opts<BenchOptions>());

@@ -55,7 +55,7 @@ const REQUIRED: { [K in Kind]: [string, 'number' | 'boolean' | 'string' | 'objec
 };
 
 /** Optional string fields: checked when present, and kept short (they end up in log lines). */
-const OPTIONAL_STRINGS: { [K in Kind]?: string[] } = { hello: ['host', 'gpu', 'device'], ready: ['choice', 'fallback', 'noGpu', 'warning'] };
+const OPTIONAL_STRINGS: { [K in Kind]?: string[] } = { hello: ['host', 'gpu', 'device'], ready: ['choice', 'fallback', 'noGpu', 'warning'], init: ['compute'] };
 const MAX_STRING = 16_000;
 
 /** Decode frames received from a peer; `allowed` are the kinds this end accepts. */

@@ -57,8 +57,11 @@ export interface Bodies {
   loaded: { params: number };
   error: { code: string; message: string };
   // coordinator → tower
-  /** `profile`: time every layer op (replies then carry `layers`). */
-  init: { tower: number; towers: number; config: unknown; profile?: boolean };
+  /**
+   * `profile`: time every layer op (replies then carry `layers`). `compute: 'none'`: skip the arithmetic
+   * and answer with zeros of the right shapes (the bench's wire-only mode).
+   */
+  init: { tower: number; towers: number; config: unknown; profile?: boolean; compute?: 'none' };
   /** `part`: which micro-batch of the step; `sampleOffset`: its first sample's index within the batch. */
   forward: { step: number; segment: number; part: number; training: boolean; sampleOffset: number };
   backward: { step: number; segment: number; part: number };
