@@ -20,3 +20,4 @@ export { type AdamHyper, adamStep } from './kernels/adam.js';
 export { type Heap, wasmHeap } from './kernels/heap.js';
 export { convPadding, namedPadding, samePadding } from './kernels/padding.js';
 export * from './keys/index.js';
+export * from './data/index.js';

@@ -5,7 +5,7 @@ import { DataError } from '@alexnet/core';
 import sharp from 'sharp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readFolders } from './folders.js';
-import type { BadInput, Store } from './store.js';
+import type { BadInput, Store } from '@alexnet/core';
 
 type RGB = readonly [number, number, number];
 const RED: RGB = [255, 0, 0];

@@ -22,7 +22,7 @@ import { availableParallelism } from 'node:os';
 import { basename, dirname, extname, join, relative, resolve } from 'node:path';
 import { DataError } from '@alexnet/core';
 import sharp from 'sharp';
-import { type BadInput, BadInputs, type Source, type Store } from './store.js';
+import { type BadInput, BadInputs, type Source, type Store } from '@alexnet/core';
 
 /** Bump when the record layout or the decoding changes: older caches are then rebuilt. */
 const VERSION = 1;

@@ -3,23 +3,15 @@
  * the transform from a stored record to the net's input. Checked against the net before any tower starts.
  */
 import { existsSync } from 'node:fs';
-import { AlexnetError, type Config, ConfigError, DataError } from '@alexnet/core';
-import { renderBatch, type ViewMode } from './batch.js';
+import { AlexnetError, type BadInput, type Config, ConfigError, DataError, RecordReader, renderBatch, type Source, type TransformSpec, type ViewMode } from '@alexnet/core';
 import { readCifar10 } from './cifar.js';
 import { readFolders } from './folders.js';
 import { readMnist } from './mnist.js';
-import { RecordReader } from './records.js';
 import { type Stats, trainingStats } from './stats.js';
-import type { BadInput, Source } from './store.js';
 import { readSynthetic } from './synthetic.js';
-import type { TransformSpec } from './transform.js';
 
-export { type ViewMode, renderBatch, viewsPer } from './batch.js';
-export { Loader, Prefetch } from './loader.js';
-export { RecordReader } from './records.js';
+export { type ViewMode, renderBatch, viewsPer, Loader, Prefetch, RecordReader, BadInputs, type BadInput, memoryStore, type Source, type Store, centreView, lightingShift, render, tenViews, trainView, type TransformSpec, type View } from '@alexnet/core';
 export { computeStats, eigen, type Stats, trainingStats } from './stats.js';
-export { BadInputs, type BadInput, memoryStore, type Source, type Store } from './store.js';
-export { centreView, lightingShift, render, tenViews, trainView, type TransformSpec, type View } from './transform.js';
 
 export interface Data {
   source: Source;

@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import { ConfigError, permutation } from '@alexnet/core';
-import { memoryStore, type Source } from './store.js';
+import { memoryStore, type Source } from '@alexnet/core';
 
 const SIDE = 28;
 const PIXELS = SIDE * SIDE;

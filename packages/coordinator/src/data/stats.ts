@@ -12,9 +12,9 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
-import { RecordReader } from './records.js';
-import type { Store } from './store.js';
-import type { Eigen } from './transform.js';
+import { RecordReader } from '@alexnet/core';
+import type { Store } from '@alexnet/core';
+import type { Eigen } from '@alexnet/core';
 
 export interface Stats {
   images: number;

@@ -3,7 +3,7 @@
  * from the counter-based RNG, so every run and every machine sees the same set.
  */
 import { normalAt } from '@alexnet/core';
-import { memoryStore, type Source } from './store.js';
+import { memoryStore, type Source } from '@alexnet/core';
 
 export function readSynthetic(shape: readonly [number, number, number], classes: number, train: number, test: number, seed = 0): Source {
   const size = shape[0] * shape[1] * shape[2];

@@ -1,11 +1,6 @@
-import { normalAt } from '@alexnet/core';
+import { centreView, Loader, memoryStore, normalAt, RecordReader, render, renderBatch, tenViews, trainView, type TransformSpec } from '@alexnet/core';
 import { describe, expect, it } from 'vitest';
-import { renderBatch } from './batch.js';
-import { Loader } from './loader.js';
-import { RecordReader } from './records.js';
 import { computeStats } from './stats.js';
-import { memoryStore } from './store.js';
-import { centreView, render, tenViews, trainView, type TransformSpec } from './transform.js';
 
 const plain = (stored: [number, number, number], out: [number, number, number], over: Partial<TransformSpec> = {}): TransformSpec => ({
   stored,

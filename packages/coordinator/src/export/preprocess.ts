@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { AlexnetError, DataError } from '@alexnet/core';
 import { decodeImage } from '../data/folders.js';
 import type { Data } from '../data/index.js';
-import { centreView, render, type TransformSpec } from '../data/transform.js';
+import { centreView, render, type TransformSpec } from '@alexnet/core';
 
 export const PREPROCESS_FILE = 'preprocess.json';
 export const MEAN_FILE = 'mean.bin';

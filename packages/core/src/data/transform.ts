@@ -7,7 +7,7 @@
  * global position in training (step × batch + index in the batch), so a batch is the same whichever loader
  * thread makes it, and a resumed run sees exactly the batches an uninterrupted one would.
  */
-import { normalAt, uniformAt } from '@alexnet/core';
+import { normalAt, uniformAt } from '../rng.js';
 import type { StoreDType } from './store.js';
 
 /** Principal components of the training set's RGB values: `vectors[k]` is the k-th unit eigenvector. */

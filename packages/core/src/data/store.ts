@@ -4,7 +4,7 @@
  * loader threads read by offset (an ImageNet cache does not fit in memory). Cropping, flipping, lighting
  * noise and normalisation happen later, per batch, in the loader threads (see transform.ts).
  */
-import { DataError } from '@alexnet/core';
+import { DataError } from '../errors.js';
 
 export type StoreDType = 'uint8' | 'float32';
 

@@ -1,6 +1,6 @@
 /** Read stored records by index, from shared memory or from the store's file (by offset, one record at a time). */
 import { closeSync, openSync, readSync } from 'node:fs';
-import { DataError } from '@alexnet/core';
+import { DataError } from '../errors.js';
 import { bytesPer, type Store } from './store.js';
 
 export class RecordReader {

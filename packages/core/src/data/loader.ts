@@ -6,12 +6,12 @@
  */
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
-import { AlexnetError } from '@alexnet/core';
+import { AlexnetError } from '../errors.js';
 import type { ViewMode } from './batch.js';
 import type { Store } from './store.js';
 import type { TransformSpec } from './transform.js';
 
-type StoreRef = Pick<Store, 'shape' | 'dtype' | 'count' | 'memory' | 'file'>;
+export type StoreRef = Pick<Store, 'shape' | 'dtype' | 'count' | 'memory' | 'file'>;
 
 export interface LoaderInit {
   train: StoreRef;
@@ -27,7 +27,7 @@ export interface LoaderRequest {
 }
 export type LoaderReply = { id: number; images: Float32Array } | { id: number; error: string };
 
-const workerPath = (): string => fileURLToPath(import.meta.resolve('@alexnet/coordinator/loader-worker'));
+const workerPath = (): string => fileURLToPath(import.meta.resolve('@alexnet/core/loader-worker'));
 const ref = (s: Store): StoreRef => ({ shape: s.shape, dtype: s.dtype, count: s.count, ...(s.memory ? { memory: s.memory } : {}), ...(s.file ? { file: s.file } : {}) });
 
 export class Loader {
