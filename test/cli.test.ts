@@ -13,14 +13,18 @@ describe('coordinator summary', () => {
     expect(s.layers).toHaveLength(23);
     const conv1 = s.layers[0];
     expect(conv1).toMatchObject({ name: 'conv1', output_shape: [55, 55, 96], params: 34_944 });
-    expect(s.layers.find((l: { name: string }) => l.name === 'fc6')).toMatchObject({ output_shape: [4096], params: 37_752_832, exchange: true, split: 'row', exchange_kind: 'reduce' });
-    expect(s.layers.find((l: { name: string }) => l.name === 'fc7')).toMatchObject({ split: 'column', exchange_kind: 'gather' });
+    const layer = (name: string) => s.layers.find((l: { name: string }) => l.name === name);
+    expect(layer('fc6')).toMatchObject({ output_shape: [4096], params: 37_752_832, exchange: false, split: 'row' });
+    // relu6 is the first layer that needs fc6's sum (relu of a partial is not the partial of a relu)
+    expect(layer('relu6')).toMatchObject({ exchange: true, exchange_kind: 'reduce', exchange_bytes: 2 * 2 * 2048 * 4 });
+    expect(layer('fc7')).toMatchObject({ split: 'column', exchange_kind: 'gather' });
     expect(s.total_params).toBe(60_965_224);
     // The paper's cross-tower layers; how each is split is chosen by bytes moved (fc6, fc8: row; fc7: column).
-    expect(s.exchange_points).toEqual(['conv3', 'fc6', 'fc7', 'fc8']);
-    // conv3 (ALEXNET.md): each tower's 13×13×128 = 21,632 values go up and the other's come down, forward
-    // and backward: 2 towers × 2 × 2 × 21,632 × 4 bytes
-    expect(s.layers.find((l: { name: string }) => l.name === 'conv3')).toMatchObject({ flops: 299_040_768, exchange_bytes: 692_224 });
+    // fc8's partial logits are summed at the coordinator: no exchange between towers there.
+    expect(s.exchange_points).toEqual(['conv3', 'relu6', 'fc7']);
+    // conv3 (ALEXNET.md): each tower sends the other its 13×13×128 = 21,632 values once, forward, and their
+    // gradient comes back: 2 towers × 2 × 21,632 × 4 bytes
+    expect(layer('conv3')).toMatchObject({ flops: 299_040_768, exchange_kind: 'gather', exchange_bytes: 346_112 });
     expect(s.layers.find((l: { name: string }) => l.name === 'conv4').exchange_bytes).toBe(0);
   });
   it.each(readdirSync(join(root, 'configs')).filter((f) => f.endsWith('.yaml')))('works for configs/%s', async (file) => {

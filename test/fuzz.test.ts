@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { COORDINATOR_TO_TOWER, encode, loadConfig, mulberry32 } from '@alexnet/core';
+import { COORDINATOR_TO_TOWER, encode, loadConfig, mulberry32, PROTOCOL_VERSION } from '@alexnet/core';
 import { describe, expect, it } from 'vitest';
 import { Dealer, Router } from 'zeromq';
 import { childrenOf, cli, fixture, root } from './helpers.js';
@@ -21,13 +21,13 @@ const FRAMES = 1200;
 /** Message n of the fuzz: random bytes, or a header with one thing wrong, or a well-formed message out of turn. */
 function fuzzMessage(rand: () => number, n: number): Buffer[] {
   const bytes = (len: number): Buffer => Buffer.from(Array.from({ length: len }, () => Math.floor(rand() * 256)));
-  const header = { v: 1, kind: 'forward', tensors: [{ shape: [2, 3], dtype: 'float32' }], step: 0, segment: 0, part: 0, training: true, sampleOffset: 0 };
+  const header = { v: PROTOCOL_VERSION, kind: 'forward', tensors: [{ shape: [2, 3], dtype: 'float32' }], pass: 0, step: 0, part: 0, size: 2, training: true, sampleOffset: 0 };
   const data = Buffer.alloc(24);
   switch (n % 10) {
     case 0:
       return [bytes(1 + Math.floor(rand() * 64))]; // not msgpack (or msgpack of nothing useful)
     case 1:
-      return [pack({ ...header, v: 1 + Math.floor(rand() * 9) + 1 }), data]; // unknown protocol version
+      return [pack({ ...header, v: PROTOCOL_VERSION + 1 + Math.floor(rand() * 9) }), data]; // unknown protocol version
     case 2:
       return [pack({ ...header, kind: ['ready', 'activation', 'weights', 'nonsense', 42][n % 5] }), data]; // wrong kind for this end
     case 3:
@@ -49,9 +49,17 @@ function fuzzMessage(rand: () => number, n: number): Buffer[] {
       // well formed, out of turn: every coordinator → tower kind but shutdown, before any init
       const kinds = COORDINATOR_TO_TOWER.filter((k) => k !== 'shutdown' && k !== 'init');
       const kind = kinds[n % kinds.length]!;
-      const body = { step: 0, segment: 0, part: 0, training: true, sampleOffset: 0, lr: 0.1, params: [] };
+      const body = { pass: 0, step: 0, part: 0, size: 2, training: true, sampleOffset: 0, lr: 0.1, params: [], batch: 0, split: 'train', indices: [0, 1], mode: 'train', keyBase: 0 };
       return encode(kind, body as never, kind === 'forward' || kind === 'backward' ? [{ data: new Float32Array(6), shape: [2, 3] }] : []);
     }
+  }
+}
+
+async function until(cond: () => boolean, ms = 30_000): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
   }
 }
 
@@ -79,7 +87,7 @@ describe('fuzzing the wire', () => {
       for (let n = 0; n < FRAMES; n++) await router.send([Buffer.from('tower-0'), ...fuzzMessage(rand, n)]);
       // then a real init: the tower must still work
       const config = loadConfig(fixture('tiny.yaml'));
-      await router.send([Buffer.from('tower-0'), ...encode('init', { tower: 0, towers: 1, config }, [])]);
+      await router.send([Buffer.from('tower-0'), ...encode('init', { tower: 0, towers: 1, config, session: 1, peers: ['ipc://unused'] }, [])]);
       let errors = 0;
       for (;;) {
         const m = await next();
@@ -101,6 +109,51 @@ describe('fuzzing the wire', () => {
       expect(errors).toBeGreaterThan(0);
       expect(rejections.length).toBeGreaterThan(FRAMES / 2);
     } finally {
+      tower.kill('SIGKILL');
+      router.close();
+    }
+  });
+
+  it(`a live tower's peer socket survives ${FRAMES} random and mutated messages, logging each rejection, then trains`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'alexnet-fuzz-peer-'));
+    const endpoint = `ipc://${join(dir, 'towers.sock')}`;
+    const peer = `ipc://${join(dir, 'peer-0.sock')}`;
+    const router = new Router({ linger: 0, sendHighWaterMark: 0 });
+    await router.bind(endpoint);
+    const main = fileURLToPath(import.meta.resolve('@alexnet/tower/main'));
+    const tower = spawn(process.execPath, [main, '--connect', endpoint, '--index', '0', '--peer', peer, '--backend', 'wasm', '--log-level', 'warn', '--heartbeat-ms', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    tower.stderr.on('data', (d) => (stderr += d));
+    let exited: number | null | undefined;
+    tower.on('exit', (code) => (exited = code));
+    const inbox = router[Symbol.asyncIterator]();
+    const next = async (): Promise<{ kind: string }> => {
+      const { value } = await inbox.next();
+      return createRequire(import.meta.url)('msgpackr').unpack((value as Buffer[])[1]) as { kind: string };
+    };
+    const stranger = new Dealer({ linger: 0, routingId: 'peer-1', sendHighWaterMark: 0 });
+    try {
+      expect((await next()).kind).toBe('hello');
+      const config = loadConfig(fixture('tiny.yaml'));
+      await router.send([Buffer.from('tower-0'), ...encode('init', { tower: 0, towers: 1, config, session: 7, peers: [peer] }, [])]);
+      expect((await next()).kind).toBe('ready');
+      stranger.connect(peer);
+      const rand = mulberry32(11);
+      const exchange = { v: PROTOCOL_VERSION, kind: 'exchange', tensors: [{ shape: [2, 3], dtype: 'float32' }], session: 7, pass: 0, part: 0, layer: 1, dir: 'forward', from: 1, lo: 0, hi: 3 };
+      for (let n = 0; n < FRAMES; n++) {
+        // the coordinator's fuzz, exchange headers with one thing wrong, and an exchange from a tower that is not there
+        const frames = n % 3 === 0 ? fuzzMessage(rand, n) : n % 3 === 1 ? [pack({ ...exchange, dir: ['sideways', 7, null][n % 3] }), Buffer.alloc(24)] : encode('exchange', { ...exchange, from: 1 + (n % 5) } as never, [{ data: new Float32Array(6), shape: [2, 3] }]);
+        await stranger.send(frames);
+      }
+      // the tower still trains: a forward and backward of the tiny net on one tower
+      const body = { pass: 0, step: 0, part: 0, size: 2, training: true, sampleOffset: 0 };
+      await router.send([Buffer.from('tower-0'), ...encode('forward', body, [{ data: new Float32Array(2 * 12 * 12 * 3).fill(0.5), shape: [2, 12, 12, 3] }])]);
+      expect((await next()).kind).toBe('activation');
+      await until(() => stderr.split('\n').filter((l) => l.includes('rejected peer message')).length === FRAMES);
+      expect(exited).toBeUndefined();
+      for (const line of stderr.split('\n').filter((l) => l.includes('rejected peer message')).slice(0, 50)) expect(JSON.parse(line).reason ?? JSON.parse(line).from, line).toBeDefined();
+    } finally {
+      stranger.close();
       tower.kill('SIGKILL');
       router.close();
     }

@@ -1,16 +1,19 @@
 /**
  * Towers on other hosts: a coordinator with --listen waits for towers started by hand, admits only the
  * tower keys it was given (CURVE), and trains the same run a spawned one does. As root, each tower runs in
- * its own network namespace and reaches the coordinator over a veth pair, as from another machine; a tower
- * killed there is replaced and the run restarts from its checkpoint.
+ * its own network namespace and reaches the coordinator, and the other tower, over a veth pair, as from
+ * another machine; a tower killed there is replaced and the run restarts from its checkpoint. Towers
+ * refuse a stranger's key at their peer sockets as the coordinator does at its own.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { readCheckpoint } from '@alexnet/coordinator';
+import { readKeyPair, readPublicKey } from '@alexnet/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Dealer } from 'zeromq';
 import { cli, fixture, maxDiff, root, runCli } from './helpers.js';
 
 const towerMain = resolve(root, 'packages/tower/dist/main.js');
@@ -23,8 +26,16 @@ interface Proc {
   exited: Promise<number | null>;
 }
 
+/** Every process started here: killed after the tests, so a failed test leaves no tower holding a namespace. */
+const started: ChildProcess[] = [];
+const killAll = (): void => {
+  for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+};
+afterAll(killAll);
+
 function start(cmd: string, args: string[]): Proc {
   const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  started.push(child);
   let err = '';
   child.stdout!.resume();
   child.stderr!.on('data', (d) => (err += d));
@@ -69,6 +80,24 @@ function freePort(): Promise<number> {
       s.close(() => done(port));
     });
   });
+}
+
+/**
+ * A stranger (a tower key pair that is not one of ours) knocks at tower 0's peer socket, whose address the
+ * coordinator logged when tower 0 joined: tower 0 must refuse it and say so.
+ */
+async function strangerAtPeer(c: Proc, t0: Proc, keys: string, stranger: string): Promise<void> {
+  await until('tower 0 to join', () => /tower 0 joined from .*its peers reach it at tcp:\/\/\S+/.test(c.stderr()));
+  const peer = /tower 0 joined from .*its peers reach it at (tcp:\/\/[^\s"]+)/.exec(c.stderr())![1]!;
+  const pair = readKeyPair(stranger, 'tower-0');
+  const d = new Dealer({ linger: 0, routingId: 'peer-1', curveServerKey: readPublicKey(keys, 'tower-0'), curvePublicKey: pair.publicKey, curveSecretKey: pair.secretKey });
+  try {
+    d.connect(peer);
+    void d.send(Buffer.from('hello?')).catch(() => undefined);
+    await until('tower 0 to refuse the stranger at its peer socket', () => /refused a peer connection from .*its key is not one of the tower keys/.test(t0.stderr()));
+  } finally {
+    d.close();
+  }
 }
 
 /** `coordinator keys` into a fresh directory; plus a stranger's: another tower-0 key pair with the right coordinator.key. */
@@ -152,6 +181,7 @@ describe('towers started by hand, over loopback with CURVE', () => {
     expect(await intruder.exited).toBe(1);
     expect(intruder.stderr()).toMatch(/^tower: the coordinator at tcp:\/\/127\.0\.0\.1:\d+ refused this tower's key/m);
     const towers = [tower(endpoint, 0, keys), tower(endpoint, 1, keys)];
+    await strangerAtPeer(c, towers[0]!, keys, stranger);
     await killed;
     await c.exited;
     expect(c.stderr()).toMatch(/refused a connection from 127\.0\.0\.1: its key \S{40} is not one of the tower keys in/);
@@ -177,12 +207,18 @@ function netnsProbe(): string | undefined {
   }
 }
 
-/** Two network namespaces, each joined to this one by a veth pair: 10.213.<n>.1 here, 10.213.<n>.2 there. */
+/**
+ * Two network namespaces, each joined to this one by a veth pair: 10.213.<n>.1 here, 10.213.<n>.2 there,
+ * routed through this namespace so that the towers reach each other as hosts on two subnets would.
+ */
 function makeNetns(): { names: string[]; host: (n: number) => string; remove: () => void } {
   const tag = `ax${process.pid % 100000}`;
   const names = [0, 1].map((n) => `${tag}-${n}`);
   const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' });
+  const forwarding = '/proc/sys/net/ipv4/ip_forward';
+  const before = readFileSync(forwarding, 'utf8').trim();
   const remove = () => {
+    writeFileSync(forwarding, before);
     for (const ns of names) {
       try {
         ip('netns', 'del', ns); // takes its end of the veth pair, and so the pair, with it
@@ -201,7 +237,9 @@ function makeNetns(): { names: string[]; host: (n: number) => string; remove: ()
       ip('netns', 'exec', ns, 'ip', 'addr', 'add', `10.213.${n + 1}.2/24`, 'dev', `${tag}n${n}`);
       ip('netns', 'exec', ns, 'ip', 'link', 'set', `${tag}n${n}`, 'up');
       ip('netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up');
+      ip('netns', 'exec', ns, 'ip', 'route', 'add', 'default', 'via', `10.213.${n + 1}.1`);
     });
+    writeFileSync(forwarding, '1');
   } catch (e) {
     remove();
     throw new Error(`could not set up the network namespaces: ${String((e as { stderr?: Buffer }).stderr ?? e).trim()}`);
@@ -212,7 +250,11 @@ function makeNetns(): { names: string[]; host: (n: number) => string; remove: ()
 describe('towers in their own network namespaces, over TCP with CURVE', () => {
   const why = netnsProbe();
   let ns: ReturnType<typeof makeNetns> | undefined;
-  afterAll(() => ns?.remove());
+  afterAll(async () => {
+    killAll(); // a namespace outlives its deletion while a process still runs in it
+    await new Promise((r) => setTimeout(r, 200));
+    ns?.remove();
+  });
   it.skipIf(why !== undefined)(`train across the namespaces; a wrong key is refused; a tower killed there is replaced and the run restarts from its checkpoint${why ? ` (skipped: ${why})` : ''}`, async () => {
     ns = makeNetns();
     const { names, host } = ns;
@@ -228,6 +270,9 @@ describe('towers in their own network namespaces, over TCP with CURVE', () => {
     expect(intruder.stderr()).toMatch(/refused this tower's key/);
     await until('the refusal to be logged', () => /refused a connection from 10\.213\.2\.2/.test(c.stderr()));
     const first = [tower(connect(0), 0, keys, names[0]), tower(connect(1), 1, keys, names[1])];
+    // the towers exchange with each other across the namespaces, at the addresses they found toward the coordinator
+    await until('both towers to join', () => /tower 1 joined from .*its peers reach it at tcp:\/\/10\.213\.2\.2:\d+/.test(c.stderr()) && /tower 0 joined from .*its peers reach it at tcp:\/\/10\.213\.1\.2:\d+/.test(c.stderr()));
+    await strangerAtPeer(c, first[0]!, keys, stranger);
     await atStep(c, 25, () => first[1]!.child.kill('SIGKILL')); // `ip netns exec` execs node: this is the tower itself
     await until('the restart', () => /restart 1 of 1, from the checkpoint at step \d+/.test(c.stderr()));
     const replacement = tower(connect(1), 1, keys, names[1]);

@@ -2,8 +2,9 @@
  * Top-1 and top-5 error on the validation set, from the centre crop or the paper's ten views per image
  * (softmax averaged over them). Views are made ahead by the loader threads while the towers run the last.
  */
-import type { Session } from './session.js';
-import type { Loader, Source, ViewMode } from './data/index.js';
+import type { BatchSource } from '@alexnet/core';
+import type { Images, Session } from './session.js';
+import type { Source, ViewMode } from './data/index.js';
 
 export interface EvalResult {
   images: number;
@@ -47,7 +48,7 @@ export function rankOf(probs: Float64Array, row: number, classes: number, label:
 }
 
 /** `ahead`: chunks requested from the loader threads beyond the one the towers run. */
-export async function evaluate(session: Session, loader: Loader, source: Source, batch: number, crops: 1 | 10, ahead = 1): Promise<EvalResult> {
+export async function evaluate(session: Session, loader: BatchSource<Images>, source: Source, batch: number, crops: 1 | 10, ahead = 1): Promise<EvalResult> {
   const mode: ViewMode = crops === 10 ? 'ten' : 'centre';
   const classes = source.classes;
   const n = source.test.count;

@@ -1,4 +1,3 @@
-export { concatLastAxis, sliceLastAxis, sumShard } from './exchange.js';
 export { type MainOptions, type MainResult, resolveConfig, runMain } from './main.js';
 export { Session, type SessionOptions } from './session.js';
 export { formatSummary, summarize, type Summary } from './summary.js';

@@ -4,6 +4,7 @@
  * `onDeath` fires with its name and exit code or signal, and the coordinator stops the rest.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BackendChoice } from '@alexnet/core';
 
@@ -15,6 +16,8 @@ export interface TowerSpec {
 
 export interface LaunchOptions {
   endpoint: string;
+  /** The session's directory: each tower binds its peer socket there. */
+  dir: string;
   towers: TowerSpec[];
   backend: BackendChoice;
   /** Ask the towers to try a GPU backend (and pin CUDA_VISIBLE_DEVICES). */
@@ -25,6 +28,14 @@ export interface LaunchOptions {
   onDeath: (tower: TowerSpec, pid: number | undefined, why: string) => void;
 }
 
+/**
+ * glibc serves allocations above its mmap threshold with fresh mmap'd pages, and libzmq allocates every
+ * received message: each multi-megabyte transfer then page-faults its way into memory. Raising the
+ * threshold to glibc's maximum (32 MiB) and not trimming the heap lets received messages reuse warm
+ * memory (`npm run bench -- --compute none` shows the effect). A user's own MALLOC_* settings win.
+ */
+export const WARM_MALLOC: Readonly<Record<string, string>> = { MALLOC_MMAP_THRESHOLD_: String(32 << 20), MALLOC_TRIM_THRESHOLD_: String(256 << 20), MALLOC_TOP_PAD_: String(64 << 20) };
+
 export const towerMainPath = (): string => fileURLToPath(import.meta.resolve('@alexnet/tower/main'));
 
 export class TowerProcesses {
@@ -34,9 +45,9 @@ export class TowerProcesses {
   constructor(opts: LaunchOptions) {
     const main = towerMainPath();
     for (const t of opts.towers) {
-      const args = [main, '--connect', opts.endpoint, '--index', String(t.index), '--backend', opts.backend, '--log-level', opts.logLevel, '--heartbeat-ms', String(opts.heartbeatMs)];
+      const args = [main, '--connect', opts.endpoint, '--index', String(t.index), '--peer', `ipc://${join(opts.dir, `peer-${t.index}.sock`)}`, '--backend', opts.backend, '--log-level', opts.logLevel, '--heartbeat-ms', String(opts.heartbeatMs)];
       if (opts.gpu) args.push('--gpu', t.device);
-      const env = { ...process.env, ...(opts.gpu ? { CUDA_VISIBLE_DEVICES: t.device } : {}) };
+      const env = { ...WARM_MALLOC, ...process.env, ...(opts.gpu ? { CUDA_VISIBLE_DEVICES: t.device } : {}) };
       const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env });
       child.on('exit', (code, signal) => {
         if (this.stopping && (code === 0 || signal === 'SIGTERM' || signal === 'SIGKILL')) return;

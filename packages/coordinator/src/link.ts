@@ -1,6 +1,7 @@
 /**
- * The coordinator's socket: one Router bound where the towers connect. Replies from each tower arrive in
- * the order it was asked, so waiting is a FIFO per tower. Anything malformed is logged and dropped; a
+ * The coordinator's socket: one Router bound where the towers connect. Replies of each kind from each tower
+ * arrive in the order it was asked, so waiting is a FIFO per tower and kind (a tower may end one
+ * micro-batch's backward before it sends the next one's logits). Anything malformed is logged and dropped; a
  * tower's `error` or a link failure (a tower died) rejects every waiter so the run stops at once.
  *
  * With CURVE keys (towers on other hosts) the socket is a CURVE server and a ZAP handler admits only the
@@ -16,6 +17,8 @@ export interface Outgoing {
 }
 
 interface Waiter {
+  /** The kind waited for; any kind when undefined. */
+  kind: Kind | undefined;
   resolve: (m: Message) => void;
   reject: (e: Error) => void;
 }
@@ -26,6 +29,9 @@ export class TowerError extends AlexnetError {
     super('E_TOWER', message);
   }
 }
+
+/** Does `m` answer a wait for `kind`? Errors and hellos answer any wait: they stop the run. */
+const matches = (m: Message, kind: Kind | undefined): boolean => kind === undefined || m.header.kind === kind || m.header.kind === 'error' || m.header.kind === 'hello';
 
 /** How long a failed send waits for the tower's exit notice before it is reported itself. */
 const SEND_FAILURE_GRACE_MS = 1000;
@@ -54,8 +60,8 @@ export class TowerLink {
   private failure: Error | undefined;
   /** Counts reset(): a send that failed in an earlier session does not fail this one. */
   private session = 0;
-  /** Payload bytes (header and tensor frames) sent to and received from the towers. */
-  readonly bytes = { sent: 0, received: 0 };
+  /** Payload bytes (header and tensor frames) sent to and received from the towers, in all and per tower. */
+  readonly bytes: { sent: number; received: number; perTower: { sent: number; received: number }[] };
   /** Per tower: when its last heartbeat arrived (performance.now(); 0 before the first). */
   readonly beats: number[];
 
@@ -70,6 +76,7 @@ export class TowerLink {
     const remote = endpoint.startsWith('tcp://');
     this.socket = new Router({ mandatory: true, handover: true, linger: remote ? 2000 : 0, sendHighWaterMark: 0, receiveHighWaterMark: 0, ...(curve ? { curveServer: true, curveSecretKey: curve.pair.secretKey, zapDomain: ZAP_DOMAIN } : {}) });
     this.beats = new Array<number>(towers).fill(0);
+    this.bytes = { sent: 0, received: 0, perTower: Array.from({ length: towers }, () => ({ sent: 0, received: 0 })) };
     this.waiters = Array.from({ length: towers }, () => []);
     this.inbox = Array.from({ length: towers }, () => []);
   }
@@ -92,7 +99,7 @@ export class TowerLink {
 
   /** The next message from tower t, which must be of `kind`. */
   next<K extends Kind>(t: number, kind: K): Promise<Message<K>> {
-    return this.raw(t).then((m) => this.check(m, kind, t));
+    return this.raw(t, kind).then((m) => this.check(m, kind, t));
   }
 
   /** Tower t's next hello: what it sends on (re)connecting or rejoining. Replies from before are dropped. */
@@ -104,11 +111,13 @@ export class TowerLink {
     }
   }
 
-  private raw(t: number): Promise<Message> {
+  /** Tower t's next message of `kind` (any kind when undefined); an error or a hello comes to whoever waits first. */
+  private raw(t: number, kind?: Kind): Promise<Message> {
     if (this.failure) return Promise.reject(this.failure);
-    const queued = this.inbox[t]!.shift();
-    if (queued) return Promise.resolve(queued);
-    return new Promise<Message>((resolve, reject) => this.waiters[t]!.push({ resolve, reject }));
+    const box = this.inbox[t]!;
+    const i = box.findIndex((m) => matches(m, kind));
+    if (i >= 0) return Promise.resolve(box.splice(i, 1)[0]!);
+    return new Promise<Message>((resolve, reject) => this.waiters[t]!.push({ kind, resolve, reject }));
   }
 
   /** Ready for another session over the same socket (a restart with towers on other hosts): only hellos are kept. */
@@ -126,7 +135,10 @@ export class TowerLink {
 
   send<K extends Kind>(t: number, kind: K, body: Omit<Header<K>, 'v' | 'kind' | 'tensors'>, tensors: Outgoing[] = []): Promise<void> {
     const payload = encode(kind, body, tensors);
-    for (const f of payload) this.bytes.sent += f.byteLength;
+    for (const f of payload) {
+      this.bytes.sent += f.byteLength;
+      this.bytes.perTower[t]!.sent += f.byteLength;
+    }
     const frames = [Buffer.from(`tower-${t}`), ...payload];
     // zeromq.js allows one pending send per socket: chain them.
     // A failed send (the tower is gone) fails the link, which rejects whoever waits for a reply. Usually the
@@ -228,15 +240,19 @@ export class TowerLink {
           continue;
         }
         let msg: Message;
-        for (const f of frames) this.bytes.received += f.byteLength;
+        for (const f of frames) {
+          this.bytes.received += f.byteLength;
+          this.bytes.perTower[t]!.received += f.byteLength;
+        }
         try {
           msg = decode(frames, TOWER_TO_COORDINATOR);
         } catch (e) {
           this.log.warn({ tower: t, reason: (e as Error).message }, 'rejected message');
           continue;
         }
-        const w = this.waiters[t]!.shift();
-        if (w) w.resolve(msg);
+        const ws = this.waiters[t]!;
+        const i = ws.findIndex((w) => matches(msg, w.kind));
+        if (i >= 0) ws.splice(i, 1)[0]!.resolve(msg);
         else this.inbox[t]!.push(msg);
       }
     } catch (e) {

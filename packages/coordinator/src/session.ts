@@ -1,14 +1,16 @@
 /**
- * A running set of towers for one config: launch, init, then train steps and evaluation driven segment by
- * segment along the split plan. This is where the exchange happens: forward gathers shards and hands each
- * tower those its range reads; backward sums the towers' partial gradients per shard.
+ * A running set of towers for one config: launch, init, then train steps and evaluation. The coordinator
+ * schedules: it tells every tower which micro-batches to run (and which images: a batch they render
+ * themselves, or the images sent), gathers the logits, computes the loss and sends its gradient back.
+ * The towers exchange with each other directly at the plan's exchanges (tower/src/passes.ts).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { randomInt } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AlexnetError, type BackendChoice, buildNet, type Config, type Header, type Message, OPTIMIZERS, optimizerSlots, type Plan, paramSlices, placeSlice, planSplit, product, shardRange, shardsFor, softmaxCrossEntropy, stateKey, takeSlice } from '@alexnet/core';
+import { AlexnetError, type BackendChoice, type BatchSource, buildNet, concatLastAxis, type Config, type Header, type Message, OPTIMIZERS, optimizerSlots, type Plan, paramSlices, placeSlice, planSplit, product, sliceLastAxis, softmaxCrossEntropy, stateKey, type Store, sumPieces, takeSlice, type ViewMode, viewsPer } from '@alexnet/core';
 import type { Logger } from 'pino';
-import { concatLastAxis, type Part, sliceLastAxis, sumShard } from './exchange.js';
+import type { Data } from './data/index.js';
 import { TowerProcesses } from './launch.js';
 import { checkActivation, checkGradient } from './replies.js';
 import { type Outgoing, TowerError, TowerLink } from './link.js';
@@ -29,7 +31,18 @@ export interface SessionOptions {
   heartbeatTimeoutMs?: number;
   /** Towers on other hosts: they connect to this bound link, nothing is spawned. */
   listener?: Listener;
+  /** The data: towers that can read its store render their own batches (see `batches`). */
+  data?: Data;
 }
+
+/** A batch the towers rendered themselves: its id and how many images (views) it holds. */
+export interface BatchRef {
+  batch: number;
+  count: number;
+}
+
+/** A batch's images as a pass takes them: sent to the towers, or rendered by them. */
+export type Images = Float32Array | BatchRef;
 
 /** A coordinator started with --listen: its socket, bound once for every session (restarts) of the run. */
 export interface Listener {
@@ -104,12 +117,19 @@ export class Session {
   /** The configured optimizer: which state slots the towers hold (and checkpoints carry). */
   private readonly optimizer: Config['train']['optimizer']['kind'];
   stats: TowerStats;
+  /** Every tower renders its own batches from the store (said in its ready). */
+  rendering = false;
+  private passes = 0;
+  private prepared = 0;
+  /** Per tower: payload bytes through its peer sockets, as it last reported. */
+  private peerBytes: { sent: number; received: number }[];
 
   private constructor(opts: SessionOptions) {
     this.optimizer = opts.config.train.optimizer.kind;
     this.towers = opts.devices.length;
     this.plan = planSplit(buildNet(opts.config.net), this.towers);
     this.stats = this.resetStats();
+    this.peerBytes = Array.from({ length: this.towers }, () => ({ sent: 0, received: 0 }));
     this.microBatches = opts.config.train.micro_batches;
     this.devices = opts.devices;
     this.heartbeatTimeoutMs = opts.heartbeatTimeoutMs ?? HEARTBEAT_TIMEOUT_MS;
@@ -124,6 +144,7 @@ export class Session {
     this.link = new TowerLink(endpoint, this.towers, opts.log);
     this.procs = new TowerProcesses({
       endpoint,
+      dir: this.dir,
       towers: opts.devices.map((device, index) => ({ index, device })),
       backend: opts.backend,
       gpu: opts.gpu,
@@ -145,8 +166,18 @@ export class Session {
         await s.link.bind();
         s.hellos = await Promise.all(Array.from({ length: s.towers }, (_, t) => s.link.hello(t).then((m) => m.header)));
       }
-      for (let t = 0; t < s.towers; t++) await s.link.send(t, 'init', { tower: t, towers: s.towers, config: opts.config, profile: opts.profile === true, ...(opts.compute ? { compute: opts.compute } : {}) });
+      const peers = s.hellos.map((h, t) => {
+        if (!h.peer) throw new TowerError(`tower ${t} did not say where its peers reach it (a tower older than this coordinator?)`);
+        return h.peer;
+      });
+      const session = randomInt(2 ** 31);
+      const data = opts.data && !opts.compute ? s.dataInit(opts.data) : undefined;
+      for (let t = 0; t < s.towers; t++) {
+        const body = { tower: t, towers: s.towers, config: opts.config, session, peers, profile: opts.profile === true, ...(opts.compute ? { compute: opts.compute } : {}), ...(data ? { data: data.header } : {}) };
+        await s.link.send(t, 'init', body, data?.tensors ?? []);
+      }
       s.readies = (await s.link.all('ready')).map((m) => m.header);
+      s.rendering = data !== undefined && s.readies.every((r) => r.data === true);
       s.readies.forEach((r, t) => opts.log.info({ tower: t, backend: r.backend, device: r.device, gpu: r.gpu }, `tower ${t} computes on ${r.device}`));
       return s;
     } catch (e) {
@@ -173,7 +204,7 @@ export class Session {
           Array.from({ length: this.towers }, async (_, t) => {
             const h = (await link.hello(t)).header;
             joined[t] = h;
-            log.info({ tower: t, host: h.host, pid: h.pid, gpu: h.gpu, device: h.device }, `tower ${t} joined from ${h.host ?? '?'} (pid ${h.pid}${h.gpu !== undefined ? `, GPU ${h.gpu}` : ''})${h.device ? `: ${h.device}` : ''}`);
+            log.info({ tower: t, host: h.host, pid: h.pid, gpu: h.gpu, device: h.device, peer: h.peer }, `tower ${t} joined from ${h.host ?? '?'} (pid ${h.pid}${h.gpu !== undefined ? `, GPU ${h.gpu}` : ''})${h.device ? `: ${h.device}` : ''}; its peers reach it at ${h.peer ?? '?'}`);
             return h;
           }),
         ),
@@ -182,6 +213,46 @@ export class Session {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * What towers need to render batches themselves: the store's files (a store held in memory is written
+   * to this session's directory once) and the transform, its mean and scale as tensors.
+   */
+  private dataInit(data: Data): { header: object; tensors: { data: Float32Array; shape: number[] }[] } {
+    const file = (s: Store, name: string): { shape: readonly number[]; dtype: string; count: number; file: string } => {
+      let path = s.file;
+      if (!path) {
+        path = join(this.dir, `${name}.records`);
+        writeFileSync(path, new Uint8Array(s.memory!));
+      }
+      return { shape: s.shape, dtype: s.dtype, count: s.count, file: path };
+    };
+    const { mean, scale, ...spec } = data.spec;
+    return {
+      header: { train: file(data.source.train, 'train'), test: file(data.source.test, 'test'), spec },
+      tensors: [
+        { data: mean, shape: [mean.length] },
+        { data: scale, shape: [scale.length] },
+      ],
+    };
+  }
+
+  /**
+   * Where a pass's images come from: with towers that render their own, asking for a batch sends them its
+   * sample indices (they start rendering in their loader threads) and gives back its id; else `loader`'s
+   * threads render it here and the images are sent.
+   */
+  batches(loader: BatchSource<Float32Array>): BatchSource<Images> {
+    if (!this.rendering) return loader;
+    return {
+      batch: (split: 'train' | 'test', indices: Uint32Array, mode: ViewMode, keyBase = 0): Promise<Images> => {
+        const batch = this.prepared++;
+        const spec = { batch, split, indices: Array.from(indices), mode, keyBase };
+        for (let t = 0; t < this.towers; t++) void this.link.send(t, 'prepare', spec);
+        return Promise.resolve({ batch, count: indices.length * viewsPer(mode) });
+      },
+    };
   }
 
   /**
@@ -225,16 +296,22 @@ export class Session {
     return this.stats;
   }
 
-  /** Payload bytes sent to and received from the towers since the session started. */
-  get bytes(): { sent: number; received: number } {
-    return { ...this.link.bytes };
+  /**
+   * Payload bytes since the session started: sent and received by the coordinator, and through each tower
+   * (its peer sockets, as of its last update, and its link to the coordinator).
+   */
+  get bytes(): { sent: number; received: number; towers: { sent: number; received: number }[] } {
+    const link = this.link.bytes;
+    const towers = this.peerBytes.map((p, t) => ({ sent: p.sent + link.perTower[t]!.received, received: p.received + link.perTower[t]!.sent }));
+    return { sent: link.sent, received: link.received, towers };
   }
 
-  private record(replies: Message<'activation' | 'gradient' | 'updated'>[], first: number, into?: number[][]): void {
+  private record(replies: Message<'activation' | 'gradient' | 'updated'>[]): void {
     replies.forEach((m, t) => {
       this.stats.busy[t]! += m.header.ms;
-      const layers = (m.header as { layers?: number[] }).layers;
-      if (into && layers) layers.forEach((ms, j) => (into[t]![first + j]! += ms));
+      const { forwardLayers, backwardLayers } = m.header;
+      forwardLayers?.forEach((ms, j) => (this.stats.forward[t]![j]! += ms));
+      backwardLayers?.forEach((ms, j) => (this.stats.backward[t]![j]! += ms));
     });
   }
 
@@ -248,83 +325,69 @@ export class Session {
   }
 
   /**
-   * The pipelined pass over one batch. The batch is cut into micro-batches (train.micro_batches); every
-   * tower is sent segment 0 of all of them at once, and each reply immediately triggers the next request
-   * for that micro-batch: its next segment's inputs (gathered or summed from all towers' outputs), or, after
-   * the last segment, its loss and the backward pass segment by segment. So while one micro-batch's data is
-   * on the wire or at the coordinator, the towers compute another. Every tower is sent the same requests in
-   * the same order and answers in that order, so the replies are awaited as one FIFO of requests.
-   * Gradients accumulate on the towers; the caller then sends one update for the whole batch.
+   * The pipelined pass over one batch. The batch is cut into micro-batches (train.micro_batches) and every
+   * tower is told to run all of them at once: each tower runs a micro-batch's segments as their inputs
+   * arrive from its peers, so one micro-batch's transfers travel while another computes. As each
+   * micro-batch's logits come in (in order), the coordinator computes its loss and sends every tower its
+   * share of ∂loss/∂logits; the towers then run backward the same way. Gradients accumulate on the towers;
+   * the caller then sends one update for the whole batch.
    */
-  private async pass(step: number, images: Float32Array, labels: Int32Array | undefined, batch: number, training: boolean, timing?: StepTiming): Promise<{ logits: Float32Array; loss: number; correct: number }> {
-    const { net, segments } = this.plan;
+  private async pass(step: number, images: Images, labels: Int32Array | undefined, batch: number, training: boolean, timing?: StepTiming): Promise<{ logits: Float32Array; loss: number; correct: number }> {
+    const { net } = this.plan;
     const imageSize = product(net.inputShape);
     const parts = microBatches(batch, this.microBatches);
     const logits = new Float32Array(batch * net.classes);
-    const queue: { kind: 'activation' | 'gradient'; part: number; segment: number }[] = [];
+    const pass = this.passes++;
+    const ref = images instanceof Float32Array ? undefined : images;
+    if (ref && ref.count !== batch) throw new Error(`batch ${ref.batch} holds ${ref.count} images, the pass ${batch}`);
     let loss = 0;
     let correct = 0;
-    const forward = (p: MicroBatch, segment: number, inputs: Outgoing[][]): void => {
-      for (let t = 0; t < this.towers; t++) void this.link.send(t, 'forward', { step, segment, part: p.index, training, sampleOffset: p.offset }, inputs[t]);
-      queue.push({ kind: 'activation', part: p.index, segment });
-    };
-    const backward = (p: MicroBatch, segment: number, dys: Outgoing[]): void => {
-      for (let t = 0; t < this.towers; t++) void this.link.send(t, 'backward', { step, segment, part: p.index }, [dys[t]!]);
-      queue.push({ kind: 'gradient', part: p.index, segment });
-    };
     for (const p of parts) {
-      const image = { data: images.subarray(p.offset * imageSize, (p.offset + p.size) * imageSize), shape: [p.size, ...net.inputShape] };
-      forward(p, 0, Array.from({ length: this.towers }, () => [image]));
+      const body = { pass, step, part: p.index, size: p.size, training, sampleOffset: p.offset, ...(ref ? { batch: ref.batch } : {}) };
+      const image = images instanceof Float32Array ? [{ data: images.subarray(p.offset * imageSize, (p.offset + p.size) * imageSize), shape: [p.size, ...net.inputShape] }] : [];
+      for (let t = 0; t < this.towers; t++) void this.link.send(t, 'forward', body, image);
     }
-    while (queue.length > 0) {
-      const head = queue.shift()!;
-      const replies = await this.link.all(head.kind);
-      const p = parts[head.part]!;
-      const seg = segments[head.segment]!;
-      this.check(replies, head, p.size);
+    for (const p of parts) {
+      const replies = await this.link.all('activation');
+      this.check(replies, p);
+      this.record(replies);
       const t0 = performance.now();
-      if (head.kind === 'activation') {
-        this.record(replies, seg.first, this.stats.forward);
-        const outs = replies.map((r) => r.tensors[0]!);
-        if (head.segment + 1 < segments.length) {
-          forward(p, head.segment + 1, this.gather(segments[head.segment + 1]!.first, outs, p.size));
-        } else {
-          const z = this.logitsOf(outs, p.size);
-          logits.set(z, p.offset * net.classes);
-          if (labels) {
-            const t1 = performance.now();
-            const r = softmaxCrossEntropy(z, labels.subarray(p.offset, p.offset + p.size), net.classes, batch);
-            if (timing) timing.loss += performance.now() - t1;
-            loss += r.loss * p.size;
-            correct += r.correct;
-            backward(p, head.segment, this.dlogitsFor(r.dlogits, p.size));
-          }
-        }
-      } else {
-        this.record(replies, seg.first, this.stats.backward);
-        if (head.segment > 0) backward(p, head.segment - 1, this.scatter(seg.first, replies as Message<'gradient'>[], p.size));
+      const z = this.logitsOf(replies.map((r) => r.tensors[0]!), p.size);
+      logits.set(z, p.offset * net.classes);
+      if (labels) {
+        const r = softmaxCrossEntropy(z, labels.subarray(p.offset, p.offset + p.size), net.classes, batch);
+        loss += r.loss * p.size;
+        correct += r.correct;
+        const dys = this.dlogitsFor(r.dlogits, p.size);
+        for (let t = 0; t < this.towers; t++) void this.link.send(t, 'backward', { pass, part: p.index }, [dys[t]!]);
       }
-      if (timing) timing.exchange += performance.now() - t0;
+      if (timing) {
+        const ms = performance.now() - t0;
+        timing.loss += ms;
+        timing.exchange += ms;
+      }
+    }
+    if (labels) {
+      for (const p of parts) {
+        const replies = await this.link.all('gradient');
+        this.check(replies, p);
+        this.record(replies);
+      }
     }
     return { logits, loss: loss / batch, correct };
   }
 
-  /** Replies must answer the request at the head of the queue, shaped as the plan says; else the run stops. */
-  private check(replies: Message<'activation' | 'gradient'>[], head: { kind: 'activation' | 'gradient'; part: number; segment: number }, n: number): void {
-    const seg = this.plan.segments[head.segment]!;
+  /** Replies must answer micro-batch `p` of this pass, shaped as the plan says; else the run stops. */
+  private check(replies: Message<'activation' | 'gradient'>[], p: MicroBatch): void {
+    const last = this.plan.layers[this.plan.layers.length - 1]!;
     try {
       replies.forEach((r, t) => {
-        if (r.header.part !== head.part || r.header.segment !== head.segment) {
-          throw new TowerError(`tower ${t} answered part ${r.header.part} segment ${r.header.segment}, expected part ${head.part} segment ${head.segment}`);
+        if (r.header.part !== p.index || r.header.pass !== this.passes - 1) {
+          throw new TowerError(`tower ${t} answered pass ${r.header.pass} micro-batch ${r.header.part}, expected pass ${this.passes - 1} micro-batch ${p.index}`);
         }
-        if (head.kind === 'activation') {
-          const last = this.plan.layers[seg.end - 1]!;
-          const out = last.towers[t]!.out;
-          checkActivation(r as Message<'activation'>, t, [n, ...last.layer.outShape.slice(0, -1), out.hi - out.lo]);
-        } else {
-          const inShape = this.plan.layers[seg.first]!.layer.inShape;
-          checkGradient(r as Message<'gradient'>, t, this.towers, inShape[inShape.length - 1]!, n * product(inShape.slice(0, -1)), head.segment === 0);
-        }
+        if (r.header.kind === 'gradient') return checkGradient(r as Message<'gradient'>, t);
+        const out = last.towers[t]!.out;
+        checkActivation(r as Message<'activation'>, t, [p.size, ...last.layer.outShape.slice(0, -1), out.hi - out.lo]);
       });
     } catch (e) {
       this.link.fail(e as Error);
@@ -332,59 +395,11 @@ export class Session {
     }
   }
 
-  /**
-   * Each tower's inputs for the segment starting at layer i, from every tower's output of the one before.
-   * A tower keeps its own output, so it is sent only what the others computed: their shards its range
-   * reads (as received: views, no copies), or after a row-split layer the sum of their partials over it.
-   */
-  private gather(i: number, outs: Float32Array[], n: number): Outgoing[][] {
-    const planned = this.plan.layers[i]!;
-    const inShape = planned.layer.inShape;
-    const width = inShape[inShape.length - 1]!;
-    const lead = [n, ...inShape.slice(0, -1)];
-    const rows = n * product(inShape.slice(0, -1));
-    return planned.towers.map((slice, t) => {
-      if (planned.input === 'partial') {
-        const parts = outs.filter((_, s) => s !== t).map((data) => ({ meta: { shard: 0, lo: 0, hi: width }, data }));
-        return [{ data: sumShard(parts, rows, slice.in.lo, slice.in.hi), shape: [...lead, slice.in.hi - slice.in.lo] }];
-      }
-      return shardsFor(width, this.towers, slice.in)
-        .filter((s) => s !== t)
-        .map((s) => {
-          const r = shardRange(width, s, this.towers);
-          return { data: outs[s]!, shape: [...lead, r.hi - r.lo] };
-        });
-    });
-  }
-
-  /**
-   * Each tower's share of the output gradient of the segment ending at layer i-1: the sum of the other
-   * towers' input-gradient parts of layer i that fall in what it holds; its own part never left it.
-   * Sharded: with two towers a shard has one other part, passed on as received, no arithmetic here.
-   * After a row-split layer each tower holds the whole width: the others' parts are placed (and summed
-   * where they overlap) in a full-width array, zeros over the tower's own range (up to 2× the bytes the
-   * split needs there; these are dense-layer widths, small beside conv3's).
-   */
-  private scatter(i: number, grads: Message<'gradient'>[], n: number): Outgoing[] {
-    const planned = this.plan.layers[i]!;
-    const inShape = planned.layer.inShape;
-    const width = inShape[inShape.length - 1]!;
-    const lead = [n, ...inShape.slice(0, -1)];
-    const rows = n * product(inShape.slice(0, -1));
-    const from = grads.map((g) => g.header.parts.map((meta, j): Part => ({ meta, data: g.tensors[j]! })));
-    return Array.from({ length: this.towers }, (_, s) => {
-      const others = from.filter((_, t) => t !== s).flat();
-      if (planned.input === 'partial') return { data: sumShard(others, rows, 0, width), shape: [...lead, width] };
-      const r = shardRange(width, s, this.towers);
-      return { data: sumShard(others.filter((x) => x.meta.shard === s), rows, r.lo, r.hi), shape: [...lead, r.hi - r.lo] };
-    });
-  }
-
   /** The logits [n, classes] from the towers' outputs of the last layer. */
   private logitsOf(outs: Float32Array[], n: number): Float32Array {
     const last = this.plan.layers[this.plan.layers.length - 1]!;
     const classes = this.plan.net.classes;
-    if (last.output === 'partial') return sumShard(outs.map((data) => ({ meta: { shard: 0, lo: 0, hi: classes }, data })), n, 0, classes);
+    if (last.output === 'partial') return sumPieces(outs.map((data) => ({ lo: 0, hi: classes, data })), n, 0, classes);
     if (last.output === 'replicated') return outs[0]!;
     return concatLastAxis(outs, n);
   }
@@ -397,7 +412,7 @@ export class Session {
   }
 
   /** Forward only (dropout off unless `training`): the logits [batch, classes]. */
-  async forward(step: number, images: Float32Array, batch: number, training: boolean, timing?: StepTiming): Promise<Float32Array> {
+  async forward(step: number, images: Images, batch: number, training: boolean, timing?: StepTiming): Promise<Float32Array> {
     const t0 = performance.now();
     const { logits } = await this.pass(step, images, undefined, batch, training, timing);
     if (timing) timing.pass += performance.now() - t0;
@@ -408,12 +423,14 @@ export class Session {
   async update(step: number, lr: number, timing?: StepTiming): Promise<void> {
     const t0 = performance.now();
     for (let t = 0; t < this.towers; t++) void this.link.send(t, 'update', { step, lr });
-    this.record(await this.link.all('updated'), 0, this.stats.backward); // deferred parameter gradients
+    const replies = await this.link.all('updated');
+    this.record(replies); // with the deferred parameter gradients
+    replies.forEach((r, t) => (this.peerBytes[t] = { sent: r.header.peerSent, received: r.header.peerReceived }));
     if (timing) timing.update += performance.now() - t0;
   }
 
   /** One SGD step on a batch: the pipelined forward, loss and backward of its micro-batches, then one update. */
-  async trainStep(step: number, images: Float32Array, labels: Int32Array, lr: number, timing?: StepTiming): Promise<StepResult> {
+  async trainStep(step: number, images: Images, labels: Int32Array, lr: number, timing?: StepTiming): Promise<StepResult> {
     const t0 = performance.now();
     const { loss, correct } = await this.pass(step, images, labels, labels.length, true, timing);
     if (timing) timing.pass += performance.now() - t0;

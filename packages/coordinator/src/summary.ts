@@ -19,9 +19,9 @@ export interface SummaryRow {
   /** Row-split layers: per tower, [lo, hi) of the input units (rows of W) it holds. */
   rows: [number, number][] | null;
   exchange: boolean;
-  /** `gather`: the layer reads other towers' shards; `reduce`: its towers' partial sums are added after it. */
+  /** `gather`: the layer reads other towers' shards; `reduce`: it reads the sum of the towers' partials (after a row-split layer). */
   exchange_kind: 'gather' | 'reduce' | null;
-  /** Bytes per image this layer's exchange moves between towers and coordinator, forward and backward. */
+  /** Bytes per image this layer's exchange moves between towers, forward and backward. */
   exchange_bytes: number;
 }
 
@@ -34,24 +34,16 @@ export interface Summary {
   total_params: number;
   total_flops: number;
   exchange_points: string[];
-  /** Per image, forward and backward, all exchange points and the logits (the image sent to each tower not counted). */
+  /** Per image, forward and backward, all exchange points and the logits (towers render their own images). */
   exchange_bytes: number;
 }
 
 /**
- * Exchange bytes per image, shown at the layer the table marks: a gather at the layer that reads, a reduce
- * at the row-split layer whose partial sums the next layer's input adds up; the last layer also carries
- * the logits up to the coordinator and their gradient back (one set, or every tower's partial sums).
+ * Exchange bytes per image at each layer with an exchange (tower to tower, forward and backward); the last
+ * layer also carries the logits up to the coordinator and their gradient back (every tower's share).
  */
 function bytesAtRows(plan: Plan): number[] {
-  const values = exchangeValues(plan);
-  const out = values.map(() => 0);
-  values.forEach((v, i) => {
-    if (v === 0) return;
-    let at = i;
-    if (plan.layers[i]!.input === 'partial') while (at > 0 && plan.layers[at]!.split !== 'row') at--;
-    out[at]! += v * 4;
-  });
+  const out = exchangeValues(plan).map((v) => v * 4);
   const last = plan.layers.length - 1;
   if (plan.towers > 1) out[last]! += 2 * plan.net.classes * (plan.layers[last]!.output === 'partial' ? plan.towers : 1) * 4;
   return out;
@@ -71,10 +63,10 @@ export function summarize(plan: Plan): Summary {
       towers: p.towers.map((s) => [s.out.lo, s.out.hi]),
       split: p.layer.spec.kind === 'dense' ? p.split : null,
       rows: p.split === 'row' ? p.towers.map((t) => [t.in.lo, t.in.hi]) : null,
-      // Shown where the cross-tower layer is: a gather at the layer that reads other towers' shards, a
-      // reduce at the row-split layer whose partial sums are added (the plan's boundary is the next layer).
-      exchange: (p.exchange && p.input !== 'partial') || p.split === 'row',
-      exchange_kind: p.split === 'row' ? 'reduce' : p.exchange && p.input !== 'partial' ? 'gather' : null,
+      // The plan's exchange, at the layer whose input it makes: a gather where a tower reads other towers'
+      // shards, a reduce where it reads the sum of a row-split layer's partials.
+      exchange: p.exchange !== undefined,
+      exchange_kind: p.exchange?.kind ?? null,
       exchange_bytes: bytes[i]!,
     };
   });
@@ -116,7 +108,7 @@ export function formatSummary(s: Summary): string {
     rule,
     `Total params: ${fmt(s.total_params)} (${((s.total_params * 4) / 2 ** 20).toFixed(2)} MB float32)`,
     `Forward FLOPs per image: ${fmt(s.total_flops)}`,
-    `Exchange points: ${s.exchange_points.length ? `${s.exchange_points.join(', ')}; ${kib(s.exchange_bytes)} per image moved through the coordinator, forward and backward` : 'none (one tower)'}`,
+    `Exchange points: ${s.exchange_points.length ? `${s.exchange_points.join(', ')}; ${kib(s.exchange_bytes)} per image moved between processes (towers, and the logits to the coordinator), forward and backward` : 'none (one tower)'}`,
     ...(s.layers.some((l) => l.split === 'row')
       ? [
           'Dense splits (chosen per layer, fewer bytes moved): column = each tower computes some units from the gathered input;',

@@ -127,7 +127,7 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
   const { source } = data;
   const { batch, seed, log_every: logEvery } = config.train;
   const evalEvery = config.eval.every;
-  const session = await Session.start({ config, devices: opts.devices, backend: opts.backend, gpu: opts.gpu, log, ...(opts.heartbeatTimeoutMs ? { heartbeatTimeoutMs: opts.heartbeatTimeoutMs } : {}), ...(opts.listener ? { listener: opts.listener } : {}) });
+  const session = await Session.start({ config, devices: opts.devices, backend: opts.backend, gpu: opts.gpu, log, data, ...(opts.heartbeatTimeoutMs ? { heartbeatTimeoutMs: opts.heartbeatTimeoutMs } : {}), ...(opts.listener ? { listener: opts.listener } : {}) });
   try {
     opts.onReady?.(session);
   } catch (e) {
@@ -137,7 +137,9 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
     else await session.close();
     throw e;
   }
-  const loader = new Loader(source.train, source.test, data.spec, config.data.workers);
+  // Towers that can read the store render their own batches; this process's loader threads serve the rest.
+  const loader = new Loader(source.train, source.test, data.spec, session.rendering ? 1 : config.data.workers);
+  const batches = session.batches(loader);
   const first = opts.resume?.step ?? 0;
   const schedule = new Schedule(config.train.schedule, config.train.optimizer.lr, opts.resume?.schedule);
   const stop = (): void => {
@@ -166,7 +168,7 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
       const j = step % perEpoch;
       return orders.get(epoch)!.subarray(j * batch, (j + 1) * batch);
     };
-    const prefetch = new Prefetch(loader, indicesOf, batch, config.data.prefetch, opts.steps);
+    const prefetch = new Prefetch(batches, indicesOf, batch, config.data.prefetch, opts.steps);
     const timing: StepTiming = { pass: 0, update: 0, loss: 0, exchange: 0, data: 0 };
     const recent: number[] = [];
     let windowStart = performance.now();
@@ -193,7 +195,7 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
     let last: (EvalResult & { step: number }) | undefined;
     /** Evaluate after `done` steps; a scheduled evaluation (an epoch's end) also feeds the schedule. */
     const runEval = async (done: number, scheduled: boolean): Promise<void> => {
-      const r = await offClock(() => evaluate(session, loader, source, batch, config.eval.crops, config.data.prefetch));
+      const r = await offClock(() => evaluate(session, batches, source, batch, config.eval.crops, config.data.prefetch));
       last = { ...r, step: done };
       const epoch = Math.floor((done - 1) / perEpoch); // the epoch of the last step trained (0-based)
       const m: EvalMetrics = { run: opts.run, kind: 'eval', step: done, epoch: epoch + 1, lr: schedule.lr(epoch), ...r };

@@ -21,3 +21,4 @@ export { type Heap, wasmHeap } from './kernels/heap.js';
 export { convPadding, namedPadding, samePadding } from './kernels/padding.js';
 export * from './keys/index.js';
 export * from './data/index.js';
+export * from './exchange.js';

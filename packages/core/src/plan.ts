@@ -4,8 +4,8 @@
  * Every activation is either replicated (the image: every tower is sent all of it) or sharded along its
  * last axis: tower t of N holds channels/units [t·C/N, (t+1)·C/N). For each layer and tower the plan gives
  * the output range the tower computes and the input range it must read. Where a tower must read outside
- * what it holds, the layer is an exchange point: the coordinator gathers the towers' shards and hands each
- * tower the shards its range needs; in backward it sums the towers' partial gradients per shard.
+ * what it holds, the layer is an exchange point, and the plan names its exchange (exchange.ts): which
+ * columns each tower sends each other tower in forward, and their gradients in backward.
  *
  * With N = net.groups and column-split dense layers this yields exactly the paper's exchanges (conv3, fc6,
  * fc7, fc8). With N = 1 there is none. With N > groups (e.g. the paper net on 4 towers) a group spans two
@@ -22,6 +22,7 @@
  * else column. An activation is therefore replicated (the image), sharded, or partial (after a row layer).
  */
 import { ConfigError } from './errors.js';
+import { type Exchange, planExchange } from './exchange.js';
 import type { Layer, Net } from './net.js';
 import { product, type Range, rangeContains, rangeIntersect, shardRange } from './shapes.js';
 
@@ -40,8 +41,8 @@ export type Spread = 'replicated' | 'sharded' | 'partial';
 export interface PlannedLayer {
   readonly layer: Layer;
   readonly towers: readonly TowerSlice[];
-  /** Some tower reads outside what it holds, or the input is partial: the coordinator gathers or sums here. */
-  readonly exchange: boolean;
+  /** Some tower reads outside what it holds, or the input is partial: the towers exchange here (see exchange.ts). */
+  readonly exchange: Exchange | undefined;
   readonly input: Spread;
   readonly output: Spread;
   /** Dense layers: how the layer is split (see the file comment); column for everything else. */
@@ -66,6 +67,8 @@ export interface Plan {
 }
 
 const channelsOf = (shape: readonly number[]): number => shape[shape.length - 1]!;
+/** Positions per image of a layer's input: every axis but the last. */
+const positionsOf = (layer: Layer): number => product(layer.inShape.slice(0, -1));
 
 /** Which towers' shards of a sharded activation of width `size` overlap `need`. */
 export function shardsFor(size: number, towers: number, need: Range): number[] {
@@ -143,7 +146,8 @@ export function planSplit(net: Net, towers: number): Plan {
         throw new ConfigError(`${layer.field}.split`, `${layer.name} has ${inWidth} inputs, not divisible by the tower count (${towers}); allowed: column`);
       }
       const slices = Array.from({ length: towers }, (_, t) => ({ out: { lo: 0, hi: outWidth }, in: shardRange(inWidth, t, towers), localGroups: 1 }));
-      planned.push({ layer, towers: slices, exchange: input === 'partial', input, output: 'partial', split: 'row', inputReplicated: false, outputReplicated: false });
+      const exchange = input === 'partial' ? planExchange('reduce', inWidth, slices.map((s) => s.in), positionsOf(layer)) : undefined;
+      planned.push({ layer, towers: slices, exchange, input, output: 'partial', split: 'row', inputReplicated: false, outputReplicated: false });
       input = 'partial';
       continue;
     }
@@ -157,14 +161,15 @@ export function planSplit(net: Net, towers: number): Plan {
       );
     }
     const slices: TowerSlice[] = [];
-    let exchange = false;
+    let crosses = false;
     for (let t = 0; t < towers; t++) {
       const out = outputReplicated ? { lo: 0, hi: outWidth } : shardRange(outWidth, t, towers);
       const slice = sliceFor(layer, out, towers);
       const held = replicated ? { lo: 0, hi: inWidth } : shardRange(inWidth, t, towers);
-      if (input === 'partial' || !rangeContains(held, slice.in)) exchange = true;
+      if (input === 'partial' || !rangeContains(held, slice.in)) crosses = true;
       slices.push(slice);
     }
+    const exchange = crosses ? planExchange(input === 'partial' ? 'reduce' : 'gather', inWidth, slices.map((s) => s.in), positionsOf(layer)) : undefined;
     const output: Spread = outputReplicated ? 'replicated' : 'sharded';
     planned.push({ layer, towers: slices, exchange, input, output, split: 'column', inputReplicated: replicated, outputReplicated });
     input = output;

@@ -13,6 +13,9 @@ const endpoint = (v: string): string => {
   return v;
 };
 
+/** A peer endpoint: as --connect, or binding every interface (tcp://0.0.0.0:PORT, tcp://*:PORT). */
+const endpointOrAny = (v: string): string => (/^tcp:\/\/(\*|0\.0\.0\.0):\d{1,5}$/.test(v) ? v : endpoint(v));
+
 export interface TowerCliOptions {
   connect: string;
   index: number;
@@ -21,6 +24,8 @@ export interface TowerCliOptions {
   logLevel: string;
   heartbeatMs: number;
   keys?: string;
+  peer?: string;
+  peerAddress?: string;
 }
 
 export function towerCommand(): Command {
@@ -31,6 +36,8 @@ export function towerCommand(): Command {
     .option('--gpu <id>', 'GPU id to pin with CUDA_VISIBLE_DEVICES (a GPU backend is tried only when given)')
     .addOption(new Option('--backend <name>', 'compute backend').choices(BACKENDS).default('auto'))
     .option('--keys <dir>', 'CURVE keys from `coordinator keys`: this tower\'s tower-<n>.key_secret and coordinator.key')
+    .option('--peer <endpoint>', 'where the other towers reach this one (default: tcp://0.0.0.0:0, any free port, with a tcp --connect; a socket in the temporary directory with ipc)', endpointOrAny)
+    .option('--peer-address <host>', 'the address the other towers use for it when --peer binds every interface (default: this host\'s address on the route to the coordinator)')
     .option('--log-level <level>', 'pino log level', 'warn')
     .option('--heartbeat-ms <ms>', 'send the coordinator a heartbeat this often (0: none)', whole('--heartbeat-ms'), 1000);
 }

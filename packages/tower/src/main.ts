@@ -4,6 +4,9 @@
  * `tower --connect tcp://HOST:PORT --index I --gpu ID --keys DIR` starts one by hand on another host, for a
  * coordinator started with `--listen`.
  */
+import { createSocket } from 'node:dgram';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { AlexnetError, initBackend, readKeyPair, readPublicKey } from '@alexnet/core';
 import { pino } from 'pino';
 import { type TowerCliOptions, towerCommand } from './cli.js';
@@ -33,11 +36,34 @@ async function main(): Promise<void> {
   try {
     const backend = await initBackend(opts.backend, opts.gpu !== undefined);
     log.info({ backend, coordinator: opts.connect }, 'backend ready; connecting');
-    await new Tower({ connect: opts.connect, index: opts.index, backend, log, ...(opts.gpu !== undefined ? { gpu: opts.gpu } : {}), ...(curve ? { curve } : {}) }).run();
+    const tcp = opts.connect.startsWith('tcp://');
+    const peer = opts.peer ?? (tcp ? 'tcp://0.0.0.0:0' : `ipc://${join(tmpdir(), `alexnet-peer-${process.pid}.sock`)}`);
+    const address = /^tcp:\/\/(\*|0\.0\.0\.0):/.test(peer) ? (opts.peerAddress ?? (await addressToward(opts.connect))) : undefined;
+    const advertise = address ? (bound: string) => bound.replace(/^tcp:\/\/[^:]+:/, `tcp://${address.includes(':') ? `[${address}]` : address}:`) : undefined;
+    await new Tower({ connect: opts.connect, index: opts.index, backend, log, peer, ...(advertise ? { advertise } : {}), ...(opts.gpu !== undefined ? { gpu: opts.gpu } : {}), ...(curve ? { curve } : {}) }).run();
   } finally {
     await heartbeat?.stop();
   }
   process.exit(0);
+}
+
+/**
+ * This host's address on the route to the coordinator: what the other towers (which reach the coordinator
+ * too) can use for it. A connected UDP socket asks the kernel's routing table; nothing is sent.
+ */
+async function addressToward(connect: string): Promise<string> {
+  const m = /^tcp:\/\/\[?([^\]]+?)\]?:(\d+)$/.exec(connect);
+  if (!m) return '127.0.0.1';
+  const socket = createSocket(m[1]!.includes(':') ? 'udp6' : 'udp4');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.connect(Number(m[2]), m[1]!, () => resolve());
+    });
+    return socket.address().address;
+  } finally {
+    socket.close();
+  }
 }
 
 main().catch((e) => {

@@ -14,15 +14,18 @@ import {
   optimizerSlots,
   type ParamMeta,
   paramSlices,
-  type PartMeta,
+  type Piece,
   type Plan,
+  product,
   rangeIntersect,
   sgdStep,
   shardRange,
   shardsFor,
   type StateSlot,
   type StepContext,
+  sumPieces,
 } from '@alexnet/core';
+import type { SegmentModel } from './passes.js';
 
 export interface TensorOut {
   data: Float32Array;
@@ -37,7 +40,7 @@ function timed(t: tf.Tensor, t0: number): number {
   return performance.now() - t0;
 }
 
-export class TowerModel {
+export class TowerModel implements SegmentModel {
   private readonly ops: LayerOp[];
   /** Per layer: [weight, bias] slices, or [] for parameter-free layers. */
   private params: tf.Tensor[][];
@@ -56,8 +59,8 @@ export class TowerModel {
   /** Per layer: what forward saved, keyed by the batch part it belongs to. */
   private readonly saved = new Map<string, tf.Tensor[]>();
   readonly paramCount: number;
-  /** When profiling: ms per layer op of the last forward or backward call, in the segment's layer order. */
-  lastLayerMs: number[] = [];
+  /** When profiling: ms per layer (every layer of the net) since the last takeTimes(), forward and backward. */
+  private times = { forward: [] as number[], backward: [] as number[] };
 
   get seed(): number {
     return this.config.train.seed;
@@ -94,19 +97,32 @@ export class TowerModel {
     }, 0);
   }
 
+  /** Per-layer ms since the last call (empty arrays unless profiling). */
+  takeTimes(): { forward: number[]; backward: number[] } {
+    const t = this.times;
+    const zeros = (): number[] => (this.profile ? new Array<number>(this.plan.layers.length).fill(0) : []);
+    this.times = { forward: zeros(), backward: zeros() };
+    return t.forward.length || t.backward.length ? t : { forward: [], backward: [] };
+  }
+
+  private time(dir: 'forward' | 'backward', i: number, ms: number): void {
+    const into = this.times[dir];
+    if (into.length === 0) into.push(...new Array<number>(this.plan.layers.length).fill(0));
+    into[i]! += ms;
+  }
+
   /**
-   * Run segment `k` forward. `inputs`: for segment 0 the image batch; for k > 0 the shards (in tower order)
-   * of the previous layer's output that this tower's range reads, as the coordinator gathered them.
+   * Run segment `k` forward on micro-batch `part` (n samples). `input`: for segment 0 the image batch; for
+   * k > 0 the other towers' transfers of the segment's first layer (exchange.ts), in tower order.
    */
-  forward(k: number, inputs: TensorOut[], ctx: StepContext, part = 0): TensorOut {
+  forward(k: number, input: TensorOut | Piece[], ctx: StepContext, part = 0, _n?: number): TensorOut {
     const seg = this.plan.segments[k]!;
-    this.lastLayerMs = [];
     const y = tf.tidy(() => {
-      let x = this.assemble(seg.first, inputs, k, part);
+      let x = this.assemble(seg.first, input, k, part);
       for (let i = seg.first; i < seg.end; i++) {
         const t0 = this.profile ? performance.now() : 0;
         const out = this.ops[i]!.forward(x, this.params[i]!, ctx);
-        if (this.profile) this.lastLayerMs.push(timed(out.y, t0));
+        if (this.profile) this.time('forward', i, timed(out.y, t0));
         if (ctx.training) {
           this.dropSaved(i, part);
           out.saved.forEach((t) => tf.keep(t));
@@ -126,54 +142,59 @@ export class TowerModel {
   }
 
   /**
-   * Run segment `k` backward from `dy` (the gradient of this tower's output shard). Returns the input
-   * gradient split by the shard it belongs to, so the coordinator can sum the towers' parts per shard.
+   * Run segment `k` backward. `dy`: the other towers' gradients of this tower's output columns (or the
+   * coordinator's ∂loss/∂logits), summed here in the order given, with the part this tower kept itself.
+   * Returns the gradient of the segment's input over the columns it read (none for segment 0); the part
+   * of it in this tower's own columns stays here for segment k−1.
    */
-  backward(k: number, dyIn: TensorOut, part = 0): { parts: PartMeta[]; tensors: TensorOut[] } {
+  backward(k: number, dy: Piece[], part = 0, n?: number): TensorOut | undefined {
     const seg = this.plan.segments[k]!;
-    let parts: PartMeta[] = [];
+    const last = this.plan.layers[seg.end - 1]!;
+    const held = last.towers[this.tower]!.out;
+    const lead = [n ?? this.sizeOf(part), ...last.layer.outShape.slice(0, -1)];
     // Layers share saved tensors (a relu's output is the next layer's saved input): free them together.
     const done = new Set<tf.Tensor>();
     const kept: tf.Tensor[] = [];
-    const ms: number[] = [];
     const own = this.ownGrad.get(`${k}:${part}`);
     this.ownGrad.delete(`${k}:${part}`);
-    const tensors = tf.tidy(() => {
-      // The coordinator sends the other towers' share of this output's gradient; this tower's own share
-      // stayed here (see splitByShard).
-      let dy: tf.Tensor | undefined = tf.tensor(dyIn.data, dyIn.shape);
-      if (own) dy = tf.add(dy, this.padTo(own.value, own.lo, dyIn.shape[dyIn.shape.length - 1]!));
+    const dx = tf.tidy(() => {
+      let g: tf.Tensor | undefined = tf.tensor(sumPieces(dy, product(lead), held.lo, held.hi), [...lead, held.hi - held.lo]);
+      if (own) g = tf.add(g, this.padTo(own.value, own.lo, held.hi - held.lo));
       for (let i = seg.end - 1; i >= seg.first; i--) {
         const saved = this.saved.get(`${i}:${part}`);
         if (!saved) throw new Error(`backward of ${this.plan.layers[i]!.layer.name} without its forward (part ${part})`);
         const needDx = i > 0;
         const op = this.ops[i]!;
         const t0 = this.profile ? performance.now() : 0;
-        const { dx, grads } = op.backward(dy!, saved, this.params[i]!, needDx, !op.deferredGrads);
+        const { dx: gx, grads } = op.backward(g!, saved, this.params[i]!, needDx, !op.deferredGrads);
         this.accumulate(i, grads);
-        const out = dx ?? grads[0];
-        if (this.profile) ms.unshift(out ? timed(out, t0) : performance.now() - t0);
+        const out = gx ?? grads[0];
+        if (this.profile) this.time('backward', i, out ? timed(out, t0) : performance.now() - t0);
         saved.forEach((t) => done.add(t));
         if (op.deferredGrads) {
           // Keep what the once-per-batch parameter gradients need (see LayerOp.deferredGrads).
-          this.pending.push({ layer: i, part, saved: saved.map((t) => t), dy: tf.keep(dy!) });
+          this.pending.push({ layer: i, part, saved: saved.map((t) => t), dy: tf.keep(g!) });
           kept.push(...saved);
         }
         this.saved.delete(`${i}:${part}`);
-        dy = dx;
+        g = gx;
       }
-      if (!dy) return [];
-      const split = this.splitByShard(seg.first, dy, k, part);
-      parts = split.parts;
-      return split.tensors;
+      if (g && k > 0) this.keepOwn(seg.first, g, k, part);
+      return g;
     });
     own?.value.dispose();
     kept.forEach((t) => done.delete(t));
     done.forEach((t) => t.dispose());
-    this.lastLayerMs = ms;
-    const out = tensors.map(toOut);
-    tensors.forEach((t) => t.dispose());
-    return { parts, tensors: out };
+    if (!dx) return undefined;
+    const out = toOut(dx);
+    dx.dispose();
+    return out;
+  }
+
+  /** A micro-batch's size, from what its forward saved (the wire-only model is told it instead). */
+  private sizeOf(part: number): number {
+    for (const [key, ts] of this.saved) if (key.endsWith(`:${part}`) && ts[0]) return ts[0].shape[0]!;
+    throw new Error(`backward of part ${part} without its forward`);
   }
 
   /** The configured params followed by those the op derives from them (another layout of the weights). */
@@ -217,7 +238,7 @@ export class TowerModel {
   update(lr: number, step: number): void {
     if (!Number.isInteger(step) || step < 0) throw new Error(`update: step must be an integer ≥ 0, got ${step}`);
     const deferredMs = this.flushDeferred();
-    if (this.profile) this.lastLayerMs = deferredMs;
+    if (this.profile) deferredMs.forEach((ms, i) => this.time('backward', i, ms));
     const opt = this.config.train.optimizer;
     this.params = this.params.map((ps, i) => {
       const gs = this.grads[i];
@@ -310,39 +331,44 @@ export class TowerModel {
   }
 
   /**
-   * Layer i's input, the first of segment k: the image; or the received shards of the other towers with
-   * this tower's own output (kept since it computed it) in its place, cut to the range layer i reads; or,
-   * after a row-split layer, the other towers' partial sums over that range (summed by the coordinator)
-   * plus this tower's own.
+   * Layer i's input, the first of segment k: the image; or, where the input is sharded, the other towers'
+   * transfers with this tower's own output (kept since it computed it) in its place, in channel order;
+   * or, after a row-split layer, the other towers' partial sums over the range layer i reads, summed in
+   * tower order, plus this tower's own.
    */
-  private assemble(i: number, inputs: TensorOut[], k: number, part: number): tf.Tensor {
+  private assemble(i: number, input: TensorOut | Piece[], k: number, part: number): tf.Tensor {
     const planned = this.plan.layers[i]!;
     const need = planned.towers[this.tower]!.in;
-    const xs = inputs.map((t) => tf.tensor(t.data, t.shape));
     if (planned.inputReplicated) {
-      if (xs.length !== 1) throw new Error(`segment starting at ${planned.layer.name} expects the image, got ${xs.length} tensors`);
-      return xs[0]!;
+      if (Array.isArray(input)) throw new Error(`segment starting at ${planned.layer.name} expects the image, got ${input.length} transfers`);
+      return tf.tensor(input.data, input.shape);
     }
+    if (!Array.isArray(input)) throw new Error(`${planned.layer.name} expects transfers from other towers, got an image`);
     const mine = this.ownOutput.get(`${k - 1}:${part}`);
     if (!mine) throw new Error(`${planned.layer.name} of part ${part}: this tower's output of the segment before is missing`);
     this.ownOutput.delete(`${k - 1}:${part}`);
+    const held = this.plan.layers[i - 1]!.towers[this.tower]!.out;
     const rank = mine.rank;
-    const cut = (t: tf.Tensor, from: number): tf.Tensor => {
-      const width = t.shape[rank - 1]!;
-      if (from === 0 && width === need.hi - need.lo) return t;
-      return tf.slice(t, t.shape.map((_, d) => (d === rank - 1 ? from : 0)), t.shape.map((n, d) => (d === rank - 1 ? need.hi - need.lo : n)));
+    const lead = mine.shape.slice(0, -1);
+    const cut = (lo: number, hi: number): tf.Tensor => {
+      if (lo === held.lo && hi === held.hi) return mine;
+      return tf.slice(mine, mine.shape.map((_, d) => (d === rank - 1 ? lo - held.lo : 0)), mine.shape.map((s, d) => (d === rank - 1 ? hi - lo : s)));
     };
     let x: tf.Tensor;
     if (planned.input === 'partial') {
-      if (xs.length !== 1) throw new Error(`${planned.layer.name} expects the other towers' summed partials, got ${xs.length} tensors`);
-      x = tf.add(xs[0]!, cut(mine, need.lo));
+      if (input.length !== this.plan.towers - 1) throw new Error(`${planned.layer.name} expects ${this.plan.towers - 1} partial sums, got ${input.length}`);
+      x = tf.add(tf.tensor(sumPieces(input, product(lead), need.lo, need.hi), [...lead, need.hi - need.lo]), cut(need.lo, need.hi));
     } else {
       const width = planned.layer.inShape[planned.layer.inShape.length - 1]!;
       const shards = shardsFor(width, this.plan.towers, need);
-      const others = shards.filter((s) => s !== this.tower);
-      if (xs.length !== others.length) throw new Error(`${planned.layer.name} reads shards [${shards.join(', ')}]: expected ${others.length} from other towers, got ${xs.length}`);
-      const all = shards.map((s) => (s === this.tower ? mine : xs[others.indexOf(s)]!));
-      x = cut(all.length === 1 ? all[0]! : tf.concat(all, -1), need.lo - shardRange(width, shards[0]!, this.plan.towers).lo);
+      const blocks = shards.map((s) => {
+        const r = rangeIntersect(shardRange(width, s, this.plan.towers), need)!;
+        if (s === this.tower) return cut(r.lo, r.hi);
+        const got = input.find((p) => p.lo === r.lo && p.hi === r.hi);
+        if (!got) throw new Error(`${planned.layer.name} reads channels [${r.lo}, ${r.hi}) of tower ${s}: not received`);
+        return tf.tensor(got.data, [...lead, r.hi - r.lo]);
+      });
+      x = blocks.length === 1 ? blocks[0]! : tf.concat(blocks, -1);
     }
     // `mine` was kept outside this tidy: hand on a tidy-tracked handle if it is the input itself.
     if (x === mine) x = tf.clone(mine);
@@ -362,37 +388,24 @@ export class TowerModel {
   }
 
   /**
-   * The gradient of layer i's input range (layer i starts segment k), cut at shard boundaries, to send.
-   * The part in this tower's own shard stays here for its backward of segment k-1: other towers' parts of
-   * that shard are all the coordinator sends it. After a row-split layer every tower needs the whole
-   * output gradient, the sum of every tower's dx: this tower's is kept whole and also sent.
+   * Keep this tower's own part of layer i's input gradient (layer i starts segment k) for its backward of
+   * segment k−1: the columns of its own shard, or after a row-split layer all of its dx (the input's
+   * gradient is the sum of every tower's, and this is this tower's share of that sum). Runs inside
+   * backward's tidy: what is kept is tf.keep'd.
    */
-  private splitByShard(i: number, dx: tf.Tensor, k: number, part: number): { parts: PartMeta[]; tensors: tf.Tensor[] } {
+  private keepOwn(i: number, dx: tf.Tensor, k: number, part: number): void {
     const planned = this.plan.layers[i]!;
     const need = planned.towers[this.tower]!.in;
-    const width = planned.layer.inShape[planned.layer.inShape.length - 1]!;
-    const parts: PartMeta[] = [];
-    const tensors: tf.Tensor[] = [];
-    const partial = planned.input === 'partial';
-    // After a row-split layer this tower's whole dx is its own contribution to the full output gradient
-    // (tf.keep: this runs inside backward's tidy); it is also sent, for the other towers.
-    if (partial) this.ownGrad.set(`${k - 1}:${part}`, { value: tf.keep(tf.clone(dx)), lo: need.lo });
-    const held = shardRange(width, this.tower, this.plan.towers);
-    for (const s of shardsFor(width, this.plan.towers, need)) {
-      const r = rangeIntersect(shardRange(width, s, this.plan.towers), need)!;
-      const whole = r.lo === need.lo && r.hi === need.hi;
-      const begin = dx.shape.map((_, d) => (d === dx.rank - 1 ? r.lo - need.lo : 0));
-      const size = dx.shape.map((n, d) => (d === dx.rank - 1 ? r.hi - r.lo : n));
-      const t = whole ? dx : tf.slice(dx, begin, size);
-      if (s === this.tower && !partial) {
-        // Kept at its offset in this tower's shard, not sent.
-        this.ownGrad.set(`${k - 1}:${part}`, { value: tf.keep(t), lo: r.lo - held.lo });
-        continue;
-      }
-      parts.push({ shard: s, lo: r.lo, hi: r.hi });
-      tensors.push(t);
+    const held = this.plan.layers[i - 1]!.towers[this.tower]!.out;
+    if (planned.input === 'partial') {
+      this.ownGrad.set(`${k - 1}:${part}`, { value: tf.keep(tf.clone(dx)), lo: need.lo - held.lo });
+      return;
     }
-    return { parts, tensors };
+    const r = rangeIntersect(held, need);
+    if (!r) return;
+    const whole = r.lo === need.lo && r.hi === need.hi;
+    const t = whole ? tf.clone(dx) : tf.slice(dx, dx.shape.map((_, d) => (d === dx.rank - 1 ? r.lo - need.lo : 0)), dx.shape.map((n, d) => (d === dx.rank - 1 ? r.hi - r.lo : n)));
+    this.ownGrad.set(`${k - 1}:${part}`, { value: tf.keep(t), lo: r.lo - held.lo });
   }
 
   private accumulate(i: number, grads: tf.Tensor[]): void {

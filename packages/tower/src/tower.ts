@@ -3,11 +3,14 @@
  * handler per kind (the zeromq.js majordomo shape). A malformed message is logged and dropped; a failing
  * handler reports an `error` to the coordinator; neither takes the process down.
  */
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { type BackendInfo, buildNet, COORDINATOR_TO_TOWER, decode, encode, type Header, KeyError, type KeyPair, type Kind, type Message, parseConfig, planSplit, ProtocolError } from '@alexnet/core';
+import { type BackendInfo, buildNet, COORDINATOR_TO_TOWER, decode, encode, type Header, KeyError, type KeyPair, type Kind, Loader, type Message, parseConfig, planSplit, product, ProtocolError, type Store, type TransformSpec } from '@alexnet/core';
 import type { Logger } from 'pino';
 import { Dealer } from 'zeromq';
 import { type TensorOut, TowerModel } from './model.js';
+import { Passes } from './passes.js';
+import { Peers } from './peers.js';
 import { WireModel } from './wire.js';
 
 export interface TowerOptions {
@@ -21,6 +24,17 @@ export interface TowerOptions {
   gpu?: string;
   /** CURVE: this tower's key pair, the coordinator's public key, and where they came from (for messages). */
   curve?: CurveClient;
+  /** Where the other towers reach this one (bound before the first hello; a tcp port of 0 is chosen). */
+  peer: string;
+  /** The address to tell the others when `peer` binds every interface (tcp://0.0.0.0:…). */
+  advertise?: (bound: string) => string;
+}
+
+/** What init's `data` says: the stored records (files this tower may be able to read) and the transform. */
+interface DataInit {
+  train: Pick<Store, 'shape' | 'dtype' | 'count' | 'file'>;
+  test: Pick<Store, 'shape' | 'dtype' | 'count' | 'file'>;
+  spec: Omit<TransformSpec, 'mean' | 'scale'>;
 }
 
 export interface CurveClient {
@@ -38,6 +52,13 @@ const HANDSHAKE_ATTEMPTS = 5;
 export class Tower {
   private readonly socket: Dealer;
   private model: TowerModel | WireModel | undefined;
+  private passes: Passes | undefined;
+  private readonly peers: Peers;
+  private peerEndpoint = '';
+  /** This tower's loader thread, when it renders its own batches; and the batches asked for. */
+  private loader: Loader | undefined;
+  private readonly batches = new Map<number, Promise<Float32Array>>();
+  private imageSize = 0;
   /** zeromq.js allows one pending send per socket; sends queue here. */
   private sending: Promise<void> = Promise.resolve();
   /** Why the tower gave up on the coordinator (its key refused, say); run() throws it. */
@@ -45,6 +66,7 @@ export class Tower {
 
   constructor(private readonly opts: TowerOptions) {
     this.socket = new Dealer({ routingId: `tower-${opts.index}`, linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0, ...curveClientOptions(opts.curve) });
+    this.peers = new Peers(opts.index, opts.log, opts.curve ? { pair: opts.curve.pair, dir: opts.curve.dir } : undefined);
   }
 
   /**
@@ -53,6 +75,8 @@ export class Tower {
    * `shutdown` with `rejoin` does the same without a new connection (the coordinator restarts its run).
    */
   async run(): Promise<void> {
+    const bound = await this.peers.bind(this.opts.peer);
+    this.peerEndpoint = this.opts.advertise ? this.opts.advertise(bound) : bound;
     void this.watch();
     this.socket.connect(this.opts.connect);
     try {
@@ -60,10 +84,21 @@ export class Tower {
     } catch (e) {
       if (!this.fatal) throw e; // else: the socket was closed under the loop on purpose
     }
-    this.model?.dispose();
+    this.drop();
+    await this.peers.close();
     if (this.fatal) throw this.fatal;
     await this.sending;
     this.socket.close();
+  }
+
+  /** Forget the model, its passes and any batches (a new session starts from init). */
+  private drop(): void {
+    this.model?.dispose();
+    this.model = undefined;
+    this.passes = undefined;
+    this.batches.clear();
+    void this.loader?.close();
+    this.loader = undefined;
   }
 
   private async serve(): Promise<void> {
@@ -93,10 +128,9 @@ export class Tower {
 
   /** Start afresh: no model until the next init, and a hello to say so. */
   private rejoin(): void {
-    this.model?.dispose();
-    this.model = undefined;
+    this.drop();
     const { index, gpu, backend } = this.opts;
-    void this.send('hello', { tower: index, pid: process.pid, host: hostname(), device: backend.device, ...(gpu !== undefined ? { gpu } : {}) });
+    void this.send('hello', { tower: index, pid: process.pid, host: hostname(), device: backend.device, peer: this.peerEndpoint, ...(gpu !== undefined ? { gpu } : {}) });
   }
 
   /** The socket's connection events: a new connection means a new session; a refused key ends the tower. */
@@ -145,7 +179,9 @@ export class Tower {
     const h = msg.header;
     switch (h.kind) {
       case 'init':
-        return this.onInit(h as Header<'init'>);
+        return this.onInit(h as Header<'init'>, msg.tensors);
+      case 'prepare':
+        return this.onPrepare(h as Header<'prepare'>);
       case 'forward':
         return this.onForward(h as Header<'forward'>, msg.tensors);
       case 'backward':
@@ -161,65 +197,100 @@ export class Tower {
     }
   }
 
-  private async onInit(h: Header<'init'>): Promise<void> {
-    if (h.tower !== this.opts.index) throw new ProtocolError(`init names tower ${h.tower}, this is tower ${this.opts.index}`);
+  private async onInit(h: Header<'init'>, tensors: Float32Array[]): Promise<void> {
+    const { index } = this.opts;
+    if (h.tower !== index) throw new ProtocolError(`init names tower ${h.tower}, this is tower ${index}`);
+    if (h.peers.length !== h.towers) throw new ProtocolError(`init lists ${h.peers.length} peer endpoints for ${h.towers} towers`);
     const config = parseConfig(h.config);
     const plan = planSplit(buildNet(config.net), h.towers);
-    this.model?.dispose();
-    if (h.compute !== undefined && h.compute !== 'none') throw new ProtocolError(`init: compute must be none when given, got ${JSON.stringify(h.compute)}`);
-    this.model = h.compute === 'none' ? new WireModel(plan, this.opts.index, config.train.seed) : new TowerModel(plan, this.opts.index, config, h.profile === true);
+    this.drop();
+    const model = h.compute === 'none' ? new WireModel(plan, index) : new TowerModel(plan, index, config, h.profile === true);
+    this.model = model;
+    this.imageSize = product(plan.net.inputShape);
+    const data = h.compute === 'none' ? false : this.openData(h.data, tensors, config.data.workers, h.towers);
+    this.peers.connect(h.session, h.peers);
+    this.passes = new Passes(plan, index, model, this.peers, (kind, body, out) => void this.send(kind, body, out), config.train.seed);
+    this.passes.onError = (e) => void this.send('error', { code: (e as { code?: string }).code ?? 'E_TOWER', message: `tower ${index}: ${e.message}` });
     const b = this.opts.backend;
-    await this.send('ready', { tower: this.opts.index, choice: b.choice, backend: b.name, device: b.device, gpu: b.gpu, params: this.model.paramCount, ...(b.fallback ? { fallback: b.fallback } : {}), ...(b.noGpu ? { noGpu: b.noGpu } : {}), ...(b.warning ? { warning: b.warning } : {}) });
+    await this.send('ready', { tower: index, choice: b.choice, backend: b.name, device: b.device, gpu: b.gpu, params: model.paramCount, data, ...(b.fallback ? { fallback: b.fallback } : {}), ...(b.noGpu ? { noGpu: b.noGpu } : {}), ...(b.warning ? { warning: b.warning } : {}) });
   }
 
-  private async onForward(h: Header<'forward'>, tensors: Float32Array[]): Promise<void> {
-    const t0 = performance.now();
-    const model = this.need();
-    const inputs = tensors.map((data, i) => ({ data, shape: h.tensors[i]!.shape }));
-    const y = model.forward(h.segment, inputs, { training: h.training, seed: model.seed, step: h.step, sampleOffset: h.sampleOffset }, h.part);
-    await this.send('activation', { step: h.step, segment: h.segment, part: h.part, ms: 0, ...this.layers() }, [y], t0);
+  /**
+   * Render batches here when the store's files can be read (towers on the coordinator's host; on other
+   * hosts, where the same path holds the same records): then no image crosses the wire. One loader thread
+   * per tower, of the config's data.workers shared out.
+   */
+  private openData(raw: unknown, tensors: Float32Array[], workers: number, towers: number): boolean {
+    const d = raw as DataInit | undefined;
+    if (!d || typeof d !== 'object' || !d.train?.file || !d.test?.file) return false;
+    if (!existsSync(d.train.file) || !existsSync(d.test.file)) {
+      this.opts.log.info({ train: d.train.file }, 'the store is not here: the coordinator sends the images');
+      return false;
+    }
+    if (tensors.length < 2) throw new ProtocolError('init: data needs the mean and scale tensors');
+    const spec: TransformSpec = { ...d.spec, mean: tensors[0]!, scale: tensors[1]! };
+    const store = (s: DataInit['train']): Store => ({ ...s, labels: new Int32Array(0) });
+    this.loader = new Loader(store(d.train), store(d.test), spec, Math.max(1, Math.floor(workers / towers)));
+    return true;
   }
 
-  private async onBackward(h: Header<'backward'>, tensors: Float32Array[]): Promise<void> {
-    const t0 = performance.now();
-    const model = this.need();
+  private onPrepare(h: Header<'prepare'>): void {
+    this.need();
+    if (!this.loader) return; // wire-only towers, and towers that are sent the images, draw none
+    if (!h.indices.every((i) => Number.isInteger(i) && i >= 0)) throw new ProtocolError('prepare: indices must be whole numbers');
+    this.batches.set(h.batch, this.loader.batch(h.split, Uint32Array.from(h.indices), h.mode, h.keyBase));
+  }
+
+  private onForward(h: Header<'forward'>, tensors: Float32Array[]): void {
+    const passes = this.need().passes;
+    if (tensors.length > 0) return passes.forward(h, { data: tensors[0]!, shape: [h.size, ...this.model!.plan.net.inputShape] });
+    if (h.batch === undefined || !this.loader) return passes.forward(h, undefined);
+    const batch = this.batches.get(h.batch);
+    if (!batch) throw new ProtocolError(`forward names batch ${h.batch}, which was not prepared`);
+    const size = this.imageSize;
+    const id = h.batch;
+    const image = batch.then((all) => {
+      if (all.length < (h.sampleOffset + h.size) * size) throw new ProtocolError(`batch ${id} holds ${all.length / size} images, forward asks for ${h.sampleOffset}–${h.sampleOffset + h.size}`);
+      if ((h.sampleOffset + h.size) * size === all.length) this.batches.delete(id);
+      return { data: all.subarray(h.sampleOffset * size, (h.sampleOffset + h.size) * size), shape: [h.size, ...this.model!.plan.net.inputShape] };
+    });
+    passes.forward(h, image);
+  }
+
+  private onBackward(h: Header<'backward'>, tensors: Float32Array[]): void {
     if (tensors.length !== 1) throw new ProtocolError(`backward carries ${tensors.length} tensors, expected 1`);
-    const { parts, tensors: out } = model.backward(h.segment, { data: tensors[0]!, shape: h.tensors[0]!.shape }, h.part);
-    await this.send('gradient', { step: h.step, segment: h.segment, part: h.part, parts, ms: 0, ...this.layers() }, out, t0);
+    this.need().passes.backward(h, { data: tensors[0]!, shape: h.tensors[0]!.shape });
   }
 
   private async onUpdate(h: Header<'update'>): Promise<void> {
+    const { model, passes } = this.need();
     const t0 = performance.now();
-    this.need().update(h.lr, h.step);
-    await this.send('updated', { step: h.step, ms: 0, ...this.layers() }, [], t0);
+    model.update(h.lr, h.step);
+    const times = model.takeTimes();
+    const ms = passes.takeBusy() + performance.now() - t0;
+    await this.send('updated', { step: h.step, ms, peerSent: this.peers.bytes.sent, peerReceived: this.peers.bytes.received, ...(times.backward.length ? { backwardLayers: times.backward } : {}) });
   }
 
   private async onGetWeights(h: Header<'get_weights'>): Promise<void> {
     // `state`: with the optimizer's state, whichever slots it has (velocity, or Adam's m and v).
-    const { params, tensors } = this.need().weights(h.state === true);
+    const { params, tensors } = this.need().model.weights(h.state === true);
     await this.send('weights', { params }, tensors);
   }
 
   private async onLoad(h: Header<'load'>, tensors: Float32Array[]): Promise<void> {
     if (!Array.isArray(h.params)) throw new ProtocolError('load: params must be a list');
-    this.need().load(h.params, tensors);
+    this.need().model.load(h.params, tensors);
     await this.send('loaded', { params: tensors.length });
   }
 
-  private need(): TowerModel | WireModel {
-    if (!this.model) throw new ProtocolError('no init received yet');
-    return this.model;
+  private need(): { model: TowerModel | WireModel; passes: Passes } {
+    if (!this.model || !this.passes) throw new ProtocolError('no init received yet');
+    return { model: this.model, passes: this.passes };
   }
 
-  private layers(): { layers?: number[] } {
-    const ms = this.model?.lastLayerMs ?? [];
-    return ms.length ? { layers: ms } : {};
-  }
-
-  /** Queue a reply. With `since`, its `ms` field becomes the busy time from `since` to the encoded frames. */
-  private send<K extends Kind>(kind: K, body: Omit<Header<K>, 'v' | 'kind' | 'tensors'>, tensors: TensorOut[] = [], since?: number): Promise<void> {
-    const timed = since === undefined ? body : { ...body, ms: performance.now() - since };
-    const frames = encode(kind, timed, tensors);
+  /** Queue a message to the coordinator. */
+  private send<K extends Kind>(kind: K, body: Omit<Header<K>, 'v' | 'kind' | 'tensors'>, tensors: TensorOut[] = []): Promise<void> {
+    const frames = encode(kind, body, tensors);
     this.sending = this.sending.then(() => this.socket.send(frames));
     return this.sending;
   }

@@ -4,20 +4,17 @@
  * coordinator and the scheduling are measured alone. Values are zeros from reused buffers (no allocation
  * per message), and nothing is trained.
  */
-import { type PartMeta, type Plan, product, rangeIntersect, shardRange, shardsFor } from '@alexnet/core';
+import { type Piece, type Plan, product } from '@alexnet/core';
 import type { TensorOut } from './model.js';
+import type { SegmentModel } from './passes.js';
 
-export class WireModel {
+export class WireModel implements SegmentModel {
   readonly paramCount = 0;
-  lastLayerMs: number[] = [];
-  /** Per micro-batch: its size, known from segment 0's input. */
-  private readonly sizes = new Map<number, number>();
   private readonly zeros = new Map<number, Float32Array>();
 
   constructor(
     readonly plan: Plan,
     readonly tower: number,
-    readonly seed: number,
   ) {}
 
   private buffer(n: number): Float32Array {
@@ -26,40 +23,24 @@ export class WireModel {
     return z;
   }
 
-  /** The micro-batch's size: segment 0 is sent the image, whose first axis it is. */
-  size(k: number, part: number, inputs: readonly TensorOut[]): number {
-    if (k === 0) this.sizes.set(part, inputs[0]?.shape[0] ?? 0);
-    const n = this.sizes.get(part);
-    if (n === undefined) throw new Error(`segment ${k} of part ${part} before its segment 0`);
-    return n;
+  takeTimes(): { forward: number[]; backward: number[] } {
+    return { forward: [], backward: [] };
   }
 
-  forward(k: number, inputs: TensorOut[], _ctx: unknown, part = 0): TensorOut {
-    const n = this.size(k, part, inputs);
+  forward(k: number, _input: TensorOut | Piece[], _ctx: unknown, _part: number, n: number): TensorOut {
     const last = this.plan.layers[this.plan.segments[k]!.end - 1]!;
     const out = last.towers[this.tower]!.out;
     const shape = [n, ...last.layer.outShape.slice(0, -1), out.hi - out.lo];
     return { data: this.buffer(product(shape)), shape };
   }
 
-  /** The input-gradient parts the real model's splitByShard sends (none for segment 0). */
-  backward(k: number, _dy: TensorOut, part = 0): { parts: PartMeta[]; tensors: TensorOut[] } {
-    if (k === 0) return { parts: [], tensors: [] };
-    const n = this.size(k, part, []);
+  /** The gradient of the columns segment k's first layer reads (none for segment 0), as the real model returns it. */
+  backward(k: number, _dy: Piece[], _part: number, n: number): TensorOut | undefined {
+    if (k === 0) return undefined;
     const planned = this.plan.layers[this.plan.segments[k]!.first]!;
-    const inShape = planned.layer.inShape;
-    const width = inShape[inShape.length - 1]!;
     const need = planned.towers[this.tower]!.in;
-    const parts: PartMeta[] = [];
-    const tensors: TensorOut[] = [];
-    for (const s of shardsFor(width, this.plan.towers, need)) {
-      if (s === this.tower && planned.input !== 'partial') continue;
-      const r = rangeIntersect(shardRange(width, s, this.plan.towers), need)!;
-      const shape = [n, ...inShape.slice(0, -1), r.hi - r.lo];
-      parts.push({ shard: s, lo: r.lo, hi: r.hi });
-      tensors.push({ data: this.buffer(product(shape)), shape });
-    }
-    return { parts, tensors };
+    const shape = [n, ...planned.layer.inShape.slice(0, -1), need.hi - need.lo];
+    return { data: this.buffer(product(shape)), shape };
   }
 
   update(): void {}

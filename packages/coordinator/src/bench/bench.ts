@@ -14,14 +14,15 @@ import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { type Config, initBackend, product, towerFlops, trainingFlops } from '@alexnet/core';
+import { buildNet, type Config, initBackend, planSplit, towerFlops, trainingFlops } from '@alexnet/core';
 import { Command, Option } from 'commander';
 import { pino } from 'pino';
 import { positive } from '../args.js';
 import { Loader, openData, Prefetch } from '../data/index.js';
 import { resolveConfig } from '../main.js';
 import { Session, type StepTiming } from '../session.js';
-import { minimumBytes } from '../bytes.js';
+import { busiest, minimumBytes } from '../bytes.js';
+import { DEVICES, EFFICIENCY, type Forecast, forecast } from './forecast.js';
 
 const root = resolve(import.meta.dirname, '../../../..');
 const median = (xs: number[]): number => {
@@ -60,7 +61,11 @@ export interface RunStats {
   coordinator_ms: number;
   /** Per step, time the train loop waited for the loader threads' batch (augmented as the config says). */
   data_wait_ms: number;
-  bytes_per_step: { sent: number; received: number; minimum: number };
+  /**
+   * Payload bytes per step: through the coordinator, and through the busiest process (a tower: its peer
+   * sockets and its link to the coordinator) next to the fewest the split implies for any one process.
+   */
+  bytes_per_step: { sent: number; received: number; max_process: number; minimum: number; max_process_over_minimum: number };
   training_gflop_per_tower_step: number[];
   gflops_per_tower: number[];
   layers: LayerRow[];
@@ -82,14 +87,15 @@ async function measure(config: Config, towers: number, warmup: number, steps: nu
   const devices = Array.from({ length: towers }, (_, i) => String(i));
   const { batch } = config.train;
   const bench = syntheticLike(config);
-  const { source, spec } = await openData(bench);
-  const loader = new Loader(source.train, source.test, spec, bench.data.workers);
-  const session = await Session.start({ config, devices, backend: 'wasm', gpu: false, log, profile: true });
+  const data = await openData(bench);
+  const { source, spec } = data;
+  const session = await Session.start({ config, devices, backend: 'wasm', gpu: false, log, profile: true, data });
+  const loader = new Loader(source.train, source.test, spec, session.rendering ? 1 : bench.data.workers);
   try {
     // as the train loop does: the loader threads make the next `prefetch` batches while the towers compute
     const indices = (s: number): Uint32Array => Uint32Array.from({ length: batch }, (_, i) => (s % 2) * batch + i);
     const labels = (s: number): Int32Array => Int32Array.from(indices(s), (i) => source.train.labels[i]!);
-    const prefetch = new Prefetch(loader, indices, batch, bench.data.prefetch);
+    const prefetch = new Prefetch(session.batches(loader), indices, batch, bench.data.prefetch);
     const images = (s: number) => prefetch.take(s);
     const lr = 1e-4; // speed does not depend on the values; keep them finite
     for (let s = 0; s < warmup; s++) await session.trainStep(s, (await images(s)).images, labels(s), lr);
@@ -149,7 +155,7 @@ async function measure(config: Config, towers: number, warmup: number, steps: nu
       waiting_ms: busyMs.map((b) => round(maxBusy - b, 1)),
       coordinator_ms: round(median(coord), 1),
       data_wait_ms: round(median(waits), 1),
-      bytes_per_step: { sent: Math.round((b1.sent - b0.sent) / steps), received: Math.round((b1.received - b0.received) / steps), minimum: minimumBytes(plan, batch) },
+      bytes_per_step: perProcess(b0, b1, steps, busiest(minimumBytes(plan, batch))),
       training_gflop_per_tower_step: trainFlops.map((f) => round(f / 1e9, 2)),
       gflops_per_tower: trainFlops.map((f) => round(f / stepMs / 1e6, 1)),
       layers,
@@ -168,6 +174,17 @@ export interface WireStats {
   images_per_sec: number;
   /** Payload bytes per step through the coordinator (sent + received). */
   coordinator_bytes: number;
+  bytes_per_step: RunStats['bytes_per_step'];
+}
+
+type Bytes = Session['bytes'];
+
+/** Bytes per step between two readings of `session.bytes`, the busiest process's next to `minimum`. */
+function perProcess(b0: Bytes, b1: Bytes, steps: number, minimum: number): RunStats['bytes_per_step'] {
+  const through = (x: Bytes): number[] => [x.sent + x.received, ...x.towers.map((t) => t.sent + t.received)];
+  const before = through(b0);
+  const max = Math.max(...through(b1).map((b, i) => (b - before[i]!) / steps));
+  return { sent: Math.round((b1.sent - b0.sent) / steps), received: Math.round((b1.received - b0.received) / steps), max_process: Math.round(max), minimum, max_process_over_minimum: minimum > 0 ? round(max / minimum, 4) : 0 };
 }
 
 /**
@@ -180,7 +197,8 @@ async function measureWire(config: Config, towers: number, batch: number, warmup
   const c: Config = { ...config, train: { ...config.train, batch } };
   const session = await Session.start({ config: c, devices, backend: 'wasm', gpu: false, log, compute: 'none' });
   try {
-    const images = new Float32Array(batch * product(session.plan.net.inputShape));
+    // no images at all: the towers draw none (they would render their own)
+    const images = { batch: -1, count: batch };
     const labels = new Int32Array(batch);
     for (let s = 0; s < warmup; s++) await session.trainStep(s, images, labels, 0);
     const b0 = session.bytes;
@@ -192,7 +210,8 @@ async function measureWire(config: Config, towers: number, batch: number, warmup
     }
     const b1 = session.bytes;
     const stepMs = median(wall);
-    return { towers, batch, steps, step_ms: round(stepMs, 2), images_per_sec: round((batch * 1000) / stepMs, 1), coordinator_bytes: Math.round((b1.sent - b0.sent + b1.received - b0.received) / steps) };
+    const bytes = perProcess(b0, b1, steps, busiest(minimumBytes(session.plan, batch)));
+    return { towers, batch, steps, step_ms: round(stepMs, 2), images_per_sec: round((batch * 1000) / stepMs, 1), coordinator_bytes: bytes.sent + bytes.received, bytes_per_step: bytes };
   } finally {
     await session.close();
   }
@@ -259,7 +278,7 @@ function formatRuns(title: string, split: RunStats, single: RunStats): string {
   lines.push(row(`split (${split.towers})`, split), row(`single (${single.towers})`, single));
   lines.push(`  split / single: ${(split.images_per_sec / single.images_per_sec).toFixed(2)}×`);
   const b = split.bytes_per_step;
-  lines.push(`  bytes per step (split): sent ${fmtBytes(b.sent)}, received ${fmtBytes(b.received)}, minimum the split implies ${fmtBytes(b.minimum)} (${((b.sent + b.received) / b.minimum).toFixed(2)}× the minimum)`);
+  lines.push(`  bytes per step (split): coordinator sent ${fmtBytes(b.sent)}, received ${fmtBytes(b.received)}; busiest process ${fmtBytes(b.max_process)}, the fewest the split implies ${fmtBytes(b.minimum)} (${b.max_process_over_minimum.toFixed(3)}×)`);
   lines.push(`  per layer, split towers ${split.layers[0]!.forward_ms.map((_, t) => t).join('/')}: forward ms, backward ms (GFLOP/s)`);
   for (const l of split.layers) {
     const cell = (ms: number[], g: (number | null)[]): string => ms.map((m, t) => `${m.toFixed(1)}${g[t] !== null ? ` (${g[t]!.toFixed(1)})` : ''}`).join(' / ');
@@ -293,7 +312,7 @@ async function main(o: BenchOptions): Promise<void> {
   const small = withBatch('configs/mnist-small.yaml', o.smallBatch);
   const paper = withBatch('configs/alexnet.yaml', o.paperBatch);
   const nets = ([['small', 'configs/mnist-small.yaml', small], ['paper', 'configs/alexnet.yaml', paper]] as const).filter(([name]) => !o.only || o.only === name);
-  const wire = await wireSection(nets, o.compute === 'none' ? 2 * o.steps : o.steps);
+  const wire = await wireSection(nets, Math.max(10, 2 * o.steps));
   if (o.compute === 'none') {
     if (o.json) writeJson(o.json, { date: new Date().toISOString(), machine: { cpus: cpus().length, cpu, node: process.version }, wire });
     return;
@@ -315,6 +334,7 @@ async function main(o: BenchOptions): Promise<void> {
       process.stdout.write(`  ${f.config} net, ${f.backend}, batch ${f.batch}: ${f.ok ? `${f.images_per_sec!.toPrecision(3)} images/s (steps ${f.step_ms!.join(', ')} ms)` : `cannot train: ${f.error}`}\n`);
     }
   }
+  const predicted = wire.paper && runs.paper ? predictSection(paper, wire.paper, runs.paper) : null;
   const paperFit = fits.find((f) => f.config === 'paper' && f.ok);
   const { paper: p, small: sm } = runs;
   const ratio = (r?: { split: RunStats; single: RunStats }): number | null => (r ? round(r.split.images_per_sec / r.single.images_per_sec, 3) : null);
@@ -322,6 +342,7 @@ async function main(o: BenchOptions): Promise<void> {
     split_over_single: { paper: ratio(p), small: ratio(sm) },
     over_model_fit: p && paperFit ? round(p.split.images_per_sec / paperFit.images_per_sec!, 0) : null,
     exchange_share: p ? p.split.exchange_share : null,
+    bytes: { paper: p ? { max_process_over_minimum: p.split.bytes_per_step.max_process_over_minimum } : null, small: sm ? { max_process_over_minimum: sm.split.bytes_per_step.max_process_over_minimum } : null },
     gflops_per_tower: p ? round(Math.min(...p.split.gflops_per_tower), 1) : null,
   };
   const seconds = round((performance.now() - t0) / 1000, 0);
@@ -332,6 +353,8 @@ async function main(o: BenchOptions): Promise<void> {
       'summary (targets in brackets):',
       `  split / single, paper net   ${show(summary.split_over_single.paper, (x) => `${x.toFixed(2)}×`)}  [≥ 1.85]`,
       `  split / single, small net   ${show(summary.split_over_single.small, (x) => `${x.toFixed(2)}×`)}  [≥ 1.5]`,
+      `  wire only, paper split, 128 ${show(wire.paper?.split ?? null, (x) => `${x.toFixed(0)} images/s`)}  [≥ 4,500]`,
+      `  busiest process / fewest    ${show(summary.bytes.paper?.max_process_over_minimum ?? null, (x) => `${x.toFixed(3)}× (paper net)`)}  [≤ 1.05]`,
       `  split / model.fit, paper    ${show(summary.over_model_fit, (x) => `${x}×`)}  [≥ 300]`,
       `  exchange on critical path   ${show(summary.exchange_share, (x) => `${(x * 100).toFixed(1)}% of a paper-net step`)}  [≤ 5%]`,
       `  training GFLOP/s per tower  ${show(summary.gflops_per_tower, (x) => `${x} (paper net; wasm limit, best of matmul and conv: ${limit.best_gflops})`)}  [≥ 20]`,
@@ -340,8 +363,47 @@ async function main(o: BenchOptions): Promise<void> {
     ].join('\n'),
   );
   if (o.json) {
-    writeJson(o.json, { date: new Date().toISOString(), machine: { cpus: cpus().length, cpu, node: process.version }, limit, ...summary, wire, runs, model_fit: fits, seconds });
+    writeJson(o.json, { date: new Date().toISOString(), machine: { cpus: cpus().length, cpu, node: process.version }, limit, ...summary, wire, predicted, runs, model_fit: fits, seconds });
   }
+}
+
+interface Predicted {
+  batch: number;
+  micro_batches: number;
+  efficiency: number;
+  formula: string;
+  devices: { name: string; fp32_tflops: number; source: string; towers: Record<string, Forecast & { split_over_single?: number }> }[];
+  /** The model on this machine (its tower's measured FLOP/s and wire) beside what the bench measured. */
+  check: { batch: number; split: { predicted: number; measured: number }; single: { predicted: number; measured: number } };
+}
+
+/**
+ * The forecast (forecast.ts) for the paper net at batch 128 on 1, 2 and 4 towers of each named device and
+ * of this machine's tower, with the wire as measured here; and checked against this run's measured steps.
+ */
+function predictSection(config: Config, wire: WireNet, runs: { split: RunStats; single: RunStats }): Predicted {
+  const net = buildNet(config.net);
+  const m = config.train.micro_batches;
+  const wireMs = (towers: number, batch: number): number => wire.runs.find((r) => r.towers === towers && r.batch === batch)!.step_ms;
+  const here = runs.single.gflops_per_tower[0]! * 1e9;
+  const devices = [{ name: 'this machine (one wasm tower, measured)', fp32_tflops: round(here / 1e12, 4), source: 'this bench: the single-tower run', rate: here }, ...DEVICES.map((d) => ({ ...d, rate: d.fp32_tflops * 1e12 * EFFICIENCY }))];
+  const lines = [`predicted, paper net at batch ${PAPER_BATCH}, ${m} micro-batches: step = max(compute, wire) + min(compute, wire) / ${m}; compute at ${EFFICIENCY}× fp32 peak; wire as measured here`];
+  lines.push(`  ${'device'.padEnd(40)} ${'TFLOP/s'.padStart(8)} ${'1 tower'.padStart(13)} ${'2 towers'.padStart(22)} ${'4 towers'.padStart(22)}`);
+  const out = devices.map(({ rate, ...d }) => {
+    const towers: Record<string, Forecast & { split_over_single?: number }> = {};
+    for (const n of [1, 2, 4]) towers[n] = forecast(planSplit(net, n), PAPER_BATCH, m, rate, wireMs(n, PAPER_BATCH));
+    for (const n of [2, 4]) towers[n]!.split_over_single = round(towers[n]!.images_per_sec / towers[1]!.images_per_sec, 3);
+    const cell = (n: number): string => `${towers[n]!.images_per_sec.toFixed(0)} images/s${n > 1 ? ` (${towers[n]!.split_over_single!.toFixed(2)}×)` : ''}`;
+    lines.push(`  ${d.name.padEnd(40)} ${d.fp32_tflops.toFixed(2).padStart(8)} ${cell(1).padStart(13)} ${cell(2).padStart(22)} ${cell(4).padStart(22)}`);
+    return { ...d, towers };
+  });
+  // The check: the same model at the bench's own batch, against the steps it measured.
+  const b = runs.split.batch;
+  const predict = (n: number): number => forecast(planSplit(net, n), b, runs.split.micro_batches, here, wireMs(n, b)).images_per_sec;
+  const check = { batch: b, split: { predicted: predict(2), measured: runs.split.images_per_sec }, single: { predicted: predict(1), measured: runs.single.images_per_sec } };
+  lines.push(`  check on this machine, batch ${b}: split predicted ${check.split.predicted.toFixed(2)} images/s, measured ${check.split.measured.toFixed(2)}; single predicted ${check.single.predicted.toFixed(2)}, measured ${check.single.measured.toFixed(2)}`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return { batch: PAPER_BATCH, micro_batches: m, efficiency: EFFICIENCY, formula: 'max(compute, wire) + min(compute, wire) / micro_batches', devices: out, check };
 }
 
 function writeJson(file: string, out: object): void {
@@ -366,10 +428,11 @@ async function wireSection(nets: readonly (readonly [string, string, Config])[],
   for (const [name, , config] of nets) {
     const runs: WireStats[] = [];
     for (const batch of [...new Set([config.train.batch, PAPER_BATCH])]) {
-      for (const towers of [2, 1]) {
+      for (const towers of batch === PAPER_BATCH ? [4, 2, 1] : [2, 1]) {
         const r = await measureWire(config, towers, batch, 3, steps);
         runs.push(r);
-        process.stdout.write(`  ${name.padEnd(6)} ${towers === 2 ? 'split (2) ' : 'single (1)'} batch ${pad(batch, 3)}: ${pad(r.images_per_sec.toFixed(0), 7)} images/s   step ${pad(r.step_ms.toFixed(1), 7)} ms   through the coordinator ${fmtBytes(r.coordinator_bytes)} per step\n`);
+        const b = r.bytes_per_step;
+        process.stdout.write(`  ${name.padEnd(6)} ${`${towers === 1 ? 'single' : 'split'} (${towers})`.padEnd(10)} batch ${pad(batch, 3)}: ${pad(r.images_per_sec.toFixed(0), 7)} images/s   step ${pad(r.step_ms.toFixed(1), 7)} ms   busiest process ${fmtBytes(b.max_process)} per step, ${b.max_process_over_minimum.toFixed(3)}× the fewest\n`);
       }
     }
     const at = (towers: number): number => runs.find((r) => r.towers === towers && r.batch === PAPER_BATCH)!.images_per_sec;

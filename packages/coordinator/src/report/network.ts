@@ -5,7 +5,7 @@
  * towers' shards (arrows only between the towers whose shards it reads), a reduce after a row-split dense
  * layer whose partial sums are added. Hand-made SVG: it is a diagram, not a chart.
  */
-import { buildNet, type NetSpec, planSplit, rangeIntersect, shardRange } from '@alexnet/core';
+import { buildNet, type NetSpec, planSplit } from '@alexnet/core';
 import { summarize, type SummaryRow } from '../summary.js';
 import { esc } from './html.js';
 
@@ -53,32 +53,19 @@ export function networkSvg(spec: NetSpec, towers: number): string {
   const plan = planSplit(net, towers);
   const summary = summarize(plan);
   const rows = summary.layers;
-  const all = (): [number, number][] => {
-    const out: [number, number][] = [];
-    for (let s = 0; s < towers; s++) for (let t = 0; t < towers; t++) if (s !== t) out.push([s, t]);
-    return out;
-  };
-  // The gap above each layer (index i: between row i-1, or the image for i = 0, and row i), and below the last.
+  // The gap above each layer (index i: between row i-1, or the image for i = 0, and row i): the plan's
+  // exchange there, an arrow for every pair of towers one of its forward transfers joins.
   const gaps: Gap[] = rows.map((row, i): Gap => {
-    const prev = rows[i - 1];
-    if (prev?.exchange_kind === 'reduce') return { kind: 'reduce', cross: all(), note: `reduce ⇄ ${prev.name}'s partial sums added (row split)` };
-    if (row.exchange && row.exchange_kind === 'gather') {
-      const p = plan.layers[i]!;
-      const width = net.layers[i]!.inShape.at(-1)!;
-      const cross: [number, number][] = [];
-      for (let t = 0; t < towers; t++) {
-        for (let s = 0; s < towers; s++) {
-          if (s !== t && (p.input !== 'sharded' || rangeIntersect(shardRange(width, s, towers), p.towers[t]!.in))) cross.push([s, t]);
-        }
-      }
-      const reads = row.reads === 'all' ? 'reads all towers' : 'reads across towers (a group spans two)';
-      return { kind: 'gather', cross, note: `gather ⇄ ${row.name} ${reads}` };
-    }
-    return { kind: null, cross: [], note: '' };
+    const ex = plan.layers[i]!.exchange;
+    if (!ex) return { kind: null, cross: [], note: '' };
+    const cross = [...new Set(ex.forward.map((x) => `${x.from},${x.to}`))].map((k) => k.split(',').map(Number) as [number, number]);
+    if (ex.kind === 'reduce') return { kind: 'reduce', cross, note: `reduce ⇄ ${rows[i - 1]!.name}'s partial sums added (row split)` };
+    const reads = row.reads === 'all' ? 'reads all towers' : 'reads across towers (a group spans two)';
+    return { kind: 'gather', cross, note: `gather ⇄ ${row.name} ${reads}` };
   });
   const last = rows.at(-1)!;
   const tail: Gap =
-    last.exchange_kind === 'reduce'
+    plan.layers.at(-1)!.output === 'partial'
       ? { kind: 'reduce', cross: [], note: `reduce ⇄ ${last.name}'s partial logits summed at the coordinator` }
       : { kind: towers > 1 ? 'gather' : null, cross: [], note: towers > 1 ? 'logits ⇄ coordinator' : '' };
 

@@ -96,11 +96,15 @@ export class Loader {
  * not asked for yet, below `end`), so the threads work on them while the towers compute. Each sample's
  * augmentation is keyed by its position in training (step × batch + index).
  */
-export class Prefetch {
-  private readonly ahead = new Map<number, Promise<Float32Array>>();
+export interface BatchSource<T> {
+  batch(split: 'train' | 'test', indices: Uint32Array, mode: ViewMode, keyBase?: number): Promise<T>;
+}
+
+export class Prefetch<T = Float32Array> {
+  private readonly ahead = new Map<number, Promise<T>>();
 
   constructor(
-    private readonly loader: Loader,
+    private readonly loader: BatchSource<T>,
     private readonly indicesOf: (step: number) => Uint32Array,
     private readonly batch: number,
     private readonly depth: number,
@@ -108,7 +112,7 @@ export class Prefetch {
   ) {}
 
   /** Step `step`'s images, and how long this waited for them (ms). */
-  async take(step: number): Promise<{ images: Float32Array; waitMs: number }> {
+  async take(step: number): Promise<{ images: T; waitMs: number }> {
     for (let s = step; s <= step + this.depth && s < this.end; s++) {
       if (!this.ahead.has(s)) this.ahead.set(s, this.loader.batch('train', this.indicesOf(s), 'train', s * this.batch));
     }

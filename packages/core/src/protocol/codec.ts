@@ -39,24 +39,36 @@ function checkMeta(m: unknown, i: number): TensorMeta {
 const REQUIRED: { [K in Kind]: [string, 'number' | 'boolean' | 'string' | 'object'][] } = {
   hello: [['tower', 'number'], ['pid', 'number']],
   ready: [['tower', 'number'], ['backend', 'string'], ['device', 'string'], ['gpu', 'boolean'], ['params', 'number']],
-  activation: [['step', 'number'], ['segment', 'number'], ['part', 'number'], ['ms', 'number']],
-  gradient: [['step', 'number'], ['segment', 'number'], ['part', 'number'], ['parts', 'object'], ['ms', 'number']],
-  updated: [['step', 'number'], ['ms', 'number']],
+  activation: [['pass', 'number'], ['part', 'number'], ['ms', 'number']],
+  gradient: [['pass', 'number'], ['part', 'number'], ['ms', 'number']],
+  updated: [['step', 'number'], ['ms', 'number'], ['peerSent', 'number'], ['peerReceived', 'number']],
   weights: [['params', 'object']],
   loaded: [['params', 'number']],
+  prepared: [['batch', 'number']],
   error: [['code', 'string'], ['message', 'string']],
-  init: [['tower', 'number'], ['towers', 'number'], ['config', 'object']],
-  forward: [['step', 'number'], ['segment', 'number'], ['part', 'number'], ['training', 'boolean'], ['sampleOffset', 'number']],
-  backward: [['step', 'number'], ['segment', 'number'], ['part', 'number']],
+  init: [['tower', 'number'], ['towers', 'number'], ['config', 'object'], ['session', 'number'], ['peers', 'object']],
+  prepare: [['batch', 'number'], ['split', 'string'], ['indices', 'object'], ['mode', 'string'], ['keyBase', 'number']],
+  forward: [['pass', 'number'], ['step', 'number'], ['part', 'number'], ['size', 'number'], ['training', 'boolean'], ['sampleOffset', 'number']],
+  backward: [['pass', 'number'], ['part', 'number']],
   update: [['step', 'number'], ['lr', 'number']],
   get_weights: [],
   load: [['params', 'object']],
   shutdown: [],
+  exchange: [['session', 'number'], ['pass', 'number'], ['part', 'number'], ['layer', 'number'], ['dir', 'string'], ['from', 'number'], ['lo', 'number'], ['hi', 'number']],
+};
+
+/** Fields that must be one of a few values. */
+const CHOICES: { [K in Kind]?: Record<string, readonly string[]> } = {
+  exchange: { dir: ['forward', 'backward'] },
+  prepare: { split: ['train', 'test'], mode: ['train', 'centre', 'ten'] },
+  init: { compute: ['none'] },
 };
 
 /** Optional string fields: checked when present, and kept short (they end up in log lines). */
-const OPTIONAL_STRINGS: { [K in Kind]?: string[] } = { hello: ['host', 'gpu', 'device'], ready: ['choice', 'fallback', 'noGpu', 'warning'], init: ['compute'] };
+const OPTIONAL_STRINGS: { [K in Kind]?: string[] } = { hello: ['host', 'gpu', 'device', 'peer'], ready: ['choice', 'fallback', 'noGpu', 'warning'] };
 const MAX_STRING = 16_000;
+/** Longest list field (per-layer times, peer endpoints, a batch's sample indices). */
+const MAX_LIST = 1 << 16;
 
 /** Decode frames received from a peer; `allowed` are the kinds this end accepts. */
 export function decode(frames: readonly Buffer[], allowed: readonly Kind[]): Message {
@@ -83,8 +95,17 @@ export function decode(frames: readonly Buffer[], allowed: readonly Kind[]): Mes
     const v = (header as unknown as Record<string, unknown>)[key];
     if (v !== undefined && (typeof v !== 'string' || v.length > MAX_STRING)) throw new ProtocolError(`${header.kind}: field ${key} must be a string of at most ${MAX_STRING} characters`);
   }
-  const layers = (header as { layers?: unknown }).layers;
-  if (layers !== undefined && !(Array.isArray(layers) && layers.every((x) => typeof x === 'number'))) throw new ProtocolError(`${header.kind}: layers must be a list of numbers`);
+  for (const [key, allowed] of Object.entries(CHOICES[header.kind] ?? {})) {
+    const v = (header as unknown as Record<string, unknown>)[key];
+    if (v !== undefined && !allowed.includes(v as string)) throw new ProtocolError(`${header.kind}: field ${key} must be one of ${allowed.join(', ')}, got ${JSON.stringify(v)?.slice(0, 40)}`);
+  }
+  for (const key of ['forwardLayers', 'backwardLayers', 'peers', 'indices'] as const) {
+    const v = (header as unknown as Record<string, unknown>)[key];
+    const item = key === 'peers' ? 'string' : 'number';
+    if (v !== undefined && !(Array.isArray(v) && v.length <= MAX_LIST && v.every((x) => typeof x === item && (item === 'string' ? x.length <= MAX_STRING : Number.isFinite(x))))) {
+      throw new ProtocolError(`${header.kind}: ${key} must be a list of at most ${MAX_LIST} ${item}s`);
+    }
+  }
   const profile = (header as { profile?: unknown }).profile;
   if (profile !== undefined && typeof profile !== 'boolean') throw new ProtocolError(`${header.kind}: profile must be a boolean`);
   if (!Array.isArray(header.tensors)) throw new ProtocolError(`${header.kind}: tensors must be a list`);

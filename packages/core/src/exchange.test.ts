@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { placeSlice } from '@alexnet/core';
-import { concatLastAxis, sliceLastAxis, sumShard } from './exchange.js';
+import { concatLastAxis, placeSlice, sliceLastAxis, sumPieces } from './index.js';
 
 describe('exchange arithmetic', () => {
   it('concatenates and slices along the last axis', () => {
@@ -12,19 +11,19 @@ describe('exchange arithmetic', () => {
   });
   it('sums full and partial (halo) parts into a shard', () => {
     // shard [4, 8) with 2 rows; tower A sends all of it, tower B sends channels [4, 6) (a halo)
-    const full = { meta: { shard: 1, lo: 4, hi: 8 }, data: Float32Array.from([1, 1, 1, 1, 2, 2, 2, 2]) };
-    const halo = { meta: { shard: 1, lo: 4, hi: 6 }, data: Float32Array.from([10, 20, 30, 40]) };
-    expect([...sumShard([full, halo], 2, 4, 8)]).toEqual([11, 21, 1, 1, 32, 42, 2, 2]);
+    const full = { lo: 4, hi: 8, data: Float32Array.from([1, 1, 1, 1, 2, 2, 2, 2]) };
+    const halo = { lo: 4, hi: 6, data: Float32Array.from([10, 20, 30, 40]) };
+    expect([...sumPieces([full, halo], 2, 4, 8)]).toEqual([11, 21, 1, 1, 32, 42, 2, 2]);
   });
   it('passes a lone full part through without copying', () => {
-    const full = { meta: { shard: 0, lo: 0, hi: 2 }, data: Float32Array.from([1, 2]) };
-    expect(sumShard([full], 1, 0, 2)).toBe(full.data);
+    const full = { lo: 0, hi: 2, data: Float32Array.from([1, 2]) };
+    expect(sumPieces([full], 1, 0, 2)).toBe(full.data);
   });
   it('sums the overlap of wider parts (row-split partial sums cut to one tower\'s range)', () => {
     // two towers' partials over 3 columns, 2 rows; tower 1 reads columns [1, 3)
-    const a = { meta: { shard: 0, lo: 0, hi: 3 }, data: Float32Array.from([1, 2, 3, 4, 5, 6]) };
-    const b = { meta: { shard: 1, lo: 0, hi: 3 }, data: Float32Array.from([10, 20, 30, 40, 50, 60]) };
-    expect([...sumShard([a, b], 2, 1, 3)]).toEqual([22, 33, 55, 66]);
+    const a = { lo: 0, hi: 3, data: Float32Array.from([1, 2, 3, 4, 5, 6]) };
+    const b = { lo: 0, hi: 3, data: Float32Array.from([10, 20, 30, 40, 50, 60]) };
+    expect([...sumPieces([a, b], 2, 1, 3)]).toEqual([22, 33, 55, 66]);
   });
   it('places a slice of any axis into the full tensor', () => {
     const full = new Float32Array(12); // [3, 4]
@@ -34,7 +33,7 @@ describe('exchange arithmetic', () => {
     expect(() => placeSlice(full, [3, 4], 1, 0, 2, Float32Array.from([1]))).toThrow(/needs 6 values/);
   });
   it('refuses a part of the wrong size', () => {
-    const bad = { meta: { shard: 0, lo: 0, hi: 2 }, data: Float32Array.from([1, 2, 3]) };
-    expect(() => sumShard([bad, bad], 2, 0, 2)).toThrow(/expected 4/);
+    const bad = { lo: 0, hi: 2, data: Float32Array.from([1, 2, 3]) };
+    expect(() => sumPieces([bad, bad], 2, 0, 2)).toThrow(/expected 4/);
   });
 });

@@ -1,0 +1,197 @@
+/**
+ * The tower runs each micro-batch through every segment itself, exchanging with its peers at each
+ * segment's first layer as the plan's exchange says (core's exchange.ts): a segment runs as soon as its
+ * input is here (the image, or its own output of the segment before plus every peer's transfer), so
+ * micro-batch k's transfers travel while micro-batch k+1 computes. Backward runs the same way from the
+ * coordinator's ∂loss/∂logits. Per segment, micro-batches run in order (forward and backward), so the
+ * gradients add up in the same order on every run.
+ */
+import { incoming, outgoing, type Piece, type Plan, product, type StepContext, sliceLastAxis } from '@alexnet/core';
+import type { Header, Kind } from '@alexnet/core';
+import type { TensorOut } from './model.js';
+import { exchangeKey, type Peers } from './peers.js';
+
+/** What the pipeline needs of a model: the real one (model.ts) or the wire-only one (wire.ts). */
+export interface SegmentModel {
+  forward(k: number, input: TensorOut | Piece[], ctx: StepContext, part: number, n: number): TensorOut;
+  backward(k: number, dy: Piece[], part: number, n: number): TensorOut | undefined;
+  /** Per-layer ms of the ops run since the last call, when profiling (else empty). */
+  takeTimes(): { forward: number[]; backward: number[] };
+}
+
+interface PartState {
+  h: Header<'forward'>;
+  image: Promise<TensorOut> | undefined;
+  ready: TensorOut | undefined;
+  /** Segments done forward; the next backward segment (−1 when done). */
+  fwd: number;
+  bwd: number;
+  dy: TensorOut | undefined;
+}
+
+export type Reply = <K extends Kind>(kind: K, body: Omit<Header<K>, 'v' | 'kind' | 'tensors'>, tensors?: TensorOut[]) => void;
+
+export class Passes {
+  private readonly parts = new Map<string, PartState>();
+  /** Per pass and segment: how many micro-batches finished it, forward and backward. */
+  private readonly counts = new Map<string, number>();
+  private busy = 0;
+  private running = false;
+  /** A failure in a task: reported once, then the tower waits for the coordinator to stop the run. */
+  onError: (e: Error) => void = () => {};
+
+  constructor(
+    private readonly plan: Plan,
+    private readonly tower: number,
+    private readonly model: SegmentModel,
+    private readonly peers: Peers,
+    private readonly reply: Reply,
+    private readonly seed: number,
+  ) {
+    peers.onArrival = () => this.pump();
+  }
+
+  /** Busy ms since the last call. */
+  takeBusy(): number {
+    const b = this.busy;
+    this.busy = 0;
+    return b;
+  }
+
+  forward(h: Header<'forward'>, image: Promise<TensorOut> | TensorOut | undefined): void {
+    this.forgetBefore(h.pass);
+    const state: PartState = { h, image: undefined, ready: undefined, fwd: 0, bwd: this.plan.segments.length - 1, dy: undefined };
+    if (image instanceof Promise) {
+      state.image = image;
+      image.then((x) => ((state.ready = x), this.pump()), (e: Error) => this.onError(e));
+    } else state.ready = image ?? { data: new Float32Array(0), shape: [h.size, 0] };
+    this.parts.set(`${h.pass}:${h.part}`, state);
+    this.pump();
+  }
+
+  backward(h: Header<'backward'>, dy: TensorOut): void {
+    const state = this.parts.get(`${h.pass}:${h.part}`);
+    if (!state) throw new Error(`backward of pass ${h.pass} part ${h.part} without its forward`);
+    state.dy = dy;
+    this.pump();
+  }
+
+  private count(pass: number, dir: string, k: number): number {
+    return this.counts.get(`${pass}:${dir}:${k}`) ?? 0;
+  }
+
+  private done(pass: number, dir: string, k: number): void {
+    const key = `${pass}:${dir}:${k}`;
+    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+  }
+
+  /** Transfers of layer i's exchange that tower t still waits for (0 when all are here). */
+  private missing(s: PartState, dir: 'forward' | 'backward', i: number): number {
+    const ex = this.plan.layers[i]!.exchange;
+    if (!ex) return 0;
+    return incoming(ex, dir, this.tower).length - this.peers.peek(exchangeKey(s.h.pass, dir, i, s.h.part)).length;
+  }
+
+  /** Run every task that is ready, lowest micro-batch first, until none is. */
+  private pump(): void {
+    if (this.running) return;
+    this.running = true;
+    try {
+      for (let task = this.next(); task; task = this.next()) {
+        const t0 = performance.now();
+        task();
+        this.busy += performance.now() - t0;
+      }
+    } catch (e) {
+      this.onError(e as Error);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private next(): (() => void) | undefined {
+    const segments = this.plan.segments;
+    let best: { s: PartState; run: () => void } | undefined;
+    for (const s of this.parts.values()) {
+      const { pass, part } = s.h;
+      let run: (() => void) | undefined;
+      if (s.fwd < segments.length) {
+        const k = s.fwd;
+        const ready = this.count(pass, 'f', k) === part && (k === 0 ? s.ready !== undefined : this.missing(s, 'forward', segments[k]!.first) === 0);
+        if (ready) run = () => this.runForward(s, k);
+      } else if (s.h.training && s.bwd >= 0) {
+        const k = s.bwd;
+        const ready = this.count(pass, 'b', k) === part && (k === segments.length - 1 ? s.dy !== undefined : this.missing(s, 'backward', segments[k + 1]!.first) === 0);
+        if (ready) run = () => this.runBackward(s, k);
+      }
+      if (run && (!best || part < best.s.h.part)) best = { s, run };
+    }
+    return best?.run;
+  }
+
+  private runForward(s: PartState, k: number): void {
+    const { h } = s;
+    const seg = this.plan.segments[k]!;
+    const ctx: StepContext = { training: h.training, seed: this.seed, step: h.step, sampleOffset: h.sampleOffset };
+    let input: TensorOut | Piece[];
+    if (k === 0) input = s.ready!;
+    else input = this.peers.take(exchangeKey(h.pass, 'forward', seg.first, h.part)).sort((a, b) => a.header.from - b.header.from).map((m) => ({ lo: m.header.lo, hi: m.header.hi, data: m.tensors[0]! }));
+    const y = this.model.forward(k, input, ctx, h.part, h.size);
+    s.fwd = k + 1;
+    if (k === 0) s.ready = undefined;
+    this.done(h.pass, 'f', k);
+    const last = this.plan.layers[seg.end - 1]!;
+    if (k + 1 < this.plan.segments.length) {
+      const next = this.plan.segments[k + 1]!.first;
+      this.send(h, 'forward', next, y, last.towers[this.tower]!.out.lo);
+      return;
+    }
+    const times = this.model.takeTimes();
+    this.reply('activation', { pass: h.pass, part: h.part, ms: this.takeBusy(), ...layerTimes(times) }, [y]);
+    if (!h.training) this.parts.delete(`${h.pass}:${h.part}`);
+  }
+
+  private runBackward(s: PartState, k: number): void {
+    const { h } = s;
+    const segments = this.plan.segments;
+    const seg = segments[k]!;
+    const held = this.plan.layers[seg.end - 1]!.towers[this.tower]!.out;
+    const pieces: Piece[] =
+      k === segments.length - 1
+        ? [{ lo: held.lo, hi: held.hi, data: s.dy!.data }]
+        : this.peers.take(exchangeKey(h.pass, 'backward', segments[k + 1]!.first, h.part)).sort((a, b) => a.header.from - b.header.from).map((m) => ({ lo: m.header.lo, hi: m.header.hi, data: m.tensors[0]! }));
+    const dx = this.model.backward(k, pieces, h.part, h.size);
+    s.bwd = k - 1;
+    this.done(h.pass, 'b', k);
+    if (k > 0 && dx) {
+      this.send(h, 'backward', seg.first, dx, this.plan.layers[seg.first]!.towers[this.tower]!.in.lo);
+      return;
+    }
+    this.parts.delete(`${h.pass}:${h.part}`);
+    this.reply('gradient', { pass: h.pass, part: h.part, ms: this.takeBusy(), ...layerTimes(this.model.takeTimes()) });
+  }
+
+  /** Layer i's exchange in `dir`: this tower's transfers, cut from `x`, whose columns start at `lo`. */
+  private send(h: Header<'forward'>, dir: 'forward' | 'backward', i: number, x: TensorOut, lo: number): void {
+    const ex = this.plan.layers[i]!.exchange;
+    if (!ex) return;
+    const lead = x.shape.slice(0, -1);
+    const rows = product(lead);
+    for (const t of outgoing(ex, dir, this.tower)) {
+      const data = sliceLastAxis(x.data, rows, t.lo - lo, t.hi - lo);
+      this.peers.send(t.to, { pass: h.pass, part: h.part, layer: i, dir, lo: t.lo, hi: t.hi }, { data, shape: [...lead, t.hi - t.lo] });
+    }
+  }
+
+  /** A new pass: whatever an earlier one left (it stopped half way) is dropped. */
+  private forgetBefore(pass: number): void {
+    for (const [key, s] of this.parts) if (s.h.pass < pass) this.parts.delete(key);
+    for (const key of this.counts.keys()) if (Number(key.split(':')[0]) < pass) this.counts.delete(key);
+    this.peers.forget(pass);
+  }
+}
+
+const layerTimes = (t: { forward: number[]; backward: number[] }): { forwardLayers?: number[]; backwardLayers?: number[] } => ({
+  ...(t.forward.length ? { forwardLayers: t.forward } : {}),
+  ...(t.backward.length ? { backwardLayers: t.backward } : {}),
+});

@@ -1,0 +1,150 @@
+/**
+ * A tower's sockets to the other towers: one Router bound where they reach it (it receives), one Dealer
+ * per peer connected to that peer's Router (it sends), so an activation crosses the wire once, holder to
+ * reader. With CURVE keys the Router is a CURVE server with this tower's key pair and admits only the keys
+ * of towers (`tower-*.key` in the keys directory); each Dealer checks its peer's key as a CURVE client.
+ * Anything malformed, or from another session, is logged and dropped.
+ */
+import { readdirSync } from 'node:fs';
+import { decode, encode, type Header, type KeyPair, type Message, readPublicKey, TOWER_TO_TOWER, z85Encode } from '@alexnet/core';
+import type { Logger } from 'pino';
+import { Dealer, Reply, Router } from 'zeromq';
+import type { TensorOut } from './model.js';
+
+export interface PeerKeys {
+  pair: KeyPair;
+  dir: string;
+}
+
+const ZAP_ENDPOINT = 'inproc://zeromq.zap.01';
+const ZAP_DOMAIN = 'alexnet-peers';
+
+/** Where a message belongs: pass, direction, the layer whose exchange it is part of, micro-batch. */
+export const exchangeKey = (pass: number, dir: 'forward' | 'backward', layer: number, part: number): string => `${pass}:${dir}:${layer}:${part}`;
+
+export class Peers {
+  private readonly router: Router;
+  private zap: Reply | undefined;
+  private dealers: Dealer[] = [];
+  private sending: Promise<void>[] = [];
+  private readonly inbox = new Map<string, Message<'exchange'>[]>();
+  private session = -1;
+  /** Payload bytes sent to and received from peers. */
+  readonly bytes = { sent: 0, received: 0 };
+  /** Called whenever a message arrives (the tower then runs whatever became ready). */
+  onArrival: () => void = () => {};
+
+  constructor(
+    private readonly index: number,
+    private readonly log: Logger,
+    private readonly keys?: PeerKeys,
+  ) {
+    this.router = new Router({ linger: 0, receiveHighWaterMark: 0, ...(keys ? { curveServer: true, curveSecretKey: keys.pair.secretKey, zapDomain: ZAP_DOMAIN } : {}) });
+  }
+
+  /** Bind where peers connect; returns the endpoint bound (a port of 0 is resolved). */
+  async bind(endpoint: string): Promise<string> {
+    if (this.keys) {
+      this.zap = new Reply({ linger: 0 });
+      await this.zap.bind(ZAP_ENDPOINT);
+      void this.authenticate(this.zap, this.keys.dir);
+    }
+    await this.router.bind(endpoint);
+    void this.receive();
+    return this.router.lastEndpoint ?? endpoint;
+  }
+
+  /** A new session: connect to every other tower's endpoint (dropping earlier connections and messages). */
+  connect(session: number, endpoints: readonly string[]): void {
+    this.session = session;
+    this.inbox.clear();
+    for (const d of this.dealers) d.close();
+    this.dealers = endpoints.map((e, s) => {
+      const d = new Dealer({ routingId: `peer-${this.index}`, linger: 0, sendHighWaterMark: 0, ...(this.keys ? { curveServerKey: readPublicKey(this.keys.dir, `tower-${s}`), curvePublicKey: this.keys.pair.publicKey, curveSecretKey: this.keys.pair.secretKey } : {}) });
+      if (s !== this.index) d.connect(e);
+      return d;
+    });
+    this.sending = this.dealers.map(() => Promise.resolve());
+  }
+
+  /** Send tower `to` one transfer. zeromq.js allows one pending send per socket: sends to a peer chain. */
+  send(to: number, body: Omit<Header<'exchange'>, 'v' | 'kind' | 'tensors' | 'session' | 'from'>, tensor: TensorOut): void {
+    const frames = encode('exchange', { ...body, session: this.session, from: this.index }, [tensor]);
+    for (const f of frames) this.bytes.sent += f.byteLength;
+    const d = this.dealers[to]!;
+    this.sending[to] = this.sending[to]!.then(() => d.send(frames)).catch((e: Error) => this.log.warn({ peer: to, reason: e.message }, 'send to peer failed'));
+  }
+
+  /** The messages received for `key` so far (not removed). */
+  peek(key: string): readonly Message<'exchange'>[] {
+    return this.inbox.get(key) ?? [];
+  }
+
+  /** Remove and return the messages for `key`. */
+  take(key: string): Message<'exchange'>[] {
+    const got = this.inbox.get(key) ?? [];
+    this.inbox.delete(key);
+    return got;
+  }
+
+  /** Drop everything kept for passes before `pass` (a pass that stopped half way, say). */
+  forget(pass: number): void {
+    for (const key of this.inbox.keys()) if (Number(key.split(':')[0]) < pass) this.inbox.delete(key);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.sending);
+    for (const d of this.dealers) d.close();
+    this.router.close();
+    this.zap?.close();
+  }
+
+  private async receive(): Promise<void> {
+    try {
+      for await (const [id, ...frames] of this.router) {
+        let msg: Message<'exchange'>;
+        for (const f of frames) this.bytes.received += f.byteLength;
+        try {
+          msg = decode(frames, TOWER_TO_TOWER) as Message<'exchange'>;
+        } catch (e) {
+          this.log.warn({ peer: id?.toString().slice(0, 40), reason: (e as Error).message }, 'rejected peer message');
+          continue;
+        }
+        const h = msg.header;
+        if (h.session !== this.session) {
+          this.log.debug({ from: h.from, session: h.session }, 'dropped a peer message of another session');
+          continue;
+        }
+        if (msg.tensors.length !== 1 || !Number.isInteger(h.from) || h.from === this.index || h.from < 0 || h.from >= this.dealers.length) {
+          this.log.warn({ from: h.from, tensors: msg.tensors.length }, 'rejected peer message: not one tensor from another tower');
+          continue;
+        }
+        const key = exchangeKey(h.pass, h.dir, h.layer, h.part);
+        const list = this.inbox.get(key) ?? [];
+        list.push(msg);
+        this.inbox.set(key, list);
+        this.onArrival();
+      }
+    } catch (e) {
+      if (!this.router.closed) this.log.error({ err: e }, 'peer socket failed');
+    }
+  }
+
+  /** Admit a CURVE peer only if its key is a tower's (`tower-*.key` in the keys directory). */
+  private async authenticate(zap: Reply, dir: string): Promise<void> {
+    const towers = new Map<string, string>();
+    for (const f of readdirSync(dir)) {
+      const m = /^(tower-\d+)\.key$/.exec(f);
+      if (m) towers.set(readPublicKey(dir, m[1]!), m[1]!);
+    }
+    try {
+      for await (const [version, id, , address, , mechanism, key] of zap) {
+        const name = mechanism?.toString() === 'CURVE' && key?.byteLength === 32 ? towers.get(z85Encode(key)) : undefined;
+        if (!name) this.log.warn({ peer: address?.toString(), key: key?.byteLength === 32 ? z85Encode(key) : 'none' }, `refused a peer connection from ${address?.toString()}: its key is not one of the tower keys in ${dir}`);
+        await zap.send([version!, id!, name ? '200' : '400', name ? 'OK' : 'key not allowed', name ?? '', '']);
+      }
+    } catch (e) {
+      if (!zap.closed) this.log.error({ err: e }, 'the peer key check stopped: no peer can connect');
+    }
+  }
+}
