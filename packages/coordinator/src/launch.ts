@@ -25,6 +25,8 @@ export interface LaunchOptions {
   logLevel: string;
   /** How often each tower sends a heartbeat. */
   heartbeatMs: number;
+  /** Start the towers with WARM_MALLOC. */
+  warmMalloc: boolean;
   onDeath: (tower: TowerSpec, pid: number | undefined, why: string) => void;
 }
 
@@ -32,7 +34,10 @@ export interface LaunchOptions {
  * glibc serves allocations above its mmap threshold with fresh mmap'd pages, and libzmq allocates every
  * received message: each multi-megabyte transfer then page-faults its way into memory. Raising the
  * threshold to glibc's maximum (32 MiB) and not trimming the heap lets received messages reuse warm
- * memory (`npm run bench -- --compute none` shows the effect). A user's own MALLOC_* settings win.
+ * memory: `npm run bench -- --compute none` moves the paper net's exchange about 3× faster with it. On
+ * towers that compute on the CPU it costs about 10% of their arithmetic (the paper-net bench, with and
+ * without), so it is used where the exchange sets the step: GPU towers, and the wire-only bench. A user's
+ * own MALLOC_* settings win.
  */
 export const WARM_MALLOC: Readonly<Record<string, string>> = { MALLOC_MMAP_THRESHOLD_: String(32 << 20), MALLOC_TRIM_THRESHOLD_: String(256 << 20), MALLOC_TOP_PAD_: String(64 << 20) };
 
@@ -47,7 +52,7 @@ export class TowerProcesses {
     for (const t of opts.towers) {
       const args = [main, '--connect', opts.endpoint, '--index', String(t.index), '--peer', `ipc://${join(opts.dir, `peer-${t.index}.sock`)}`, '--backend', opts.backend, '--log-level', opts.logLevel, '--heartbeat-ms', String(opts.heartbeatMs)];
       if (opts.gpu) args.push('--gpu', t.device);
-      const env = { ...WARM_MALLOC, ...process.env, ...(opts.gpu ? { CUDA_VISIBLE_DEVICES: t.device } : {}) };
+      const env = { ...(opts.warmMalloc ? WARM_MALLOC : {}), ...process.env, ...(opts.gpu ? { CUDA_VISIBLE_DEVICES: t.device } : {}) };
       const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env });
       child.on('exit', (code, signal) => {
         if (this.stopping && (code === 0 || signal === 'SIGTERM' || signal === 'SIGKILL')) return;

@@ -150,6 +150,7 @@ export class Session {
       gpu: opts.gpu,
       logLevel: opts.towerLogLevel ?? 'warn',
       heartbeatMs: beatEvery(this.heartbeatTimeoutMs),
+      warmMalloc: opts.gpu || opts.compute === 'none',
       onDeath: (t, pid, why) => this.lost(t.index, why, pid),
     });
     this.watchdog = this.watch(this.heartbeatTimeoutMs, STARTUP_GRACE_MS);

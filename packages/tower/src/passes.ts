@@ -37,6 +37,7 @@ export class Passes {
   private readonly counts = new Map<string, number>();
   private busy = 0;
   private running = false;
+  private scheduled = false;
   /** A failure in a task: reported once, then the tower waits for the coordinator to stop the run. */
   onError: (e: Error) => void = () => {};
 
@@ -92,16 +93,26 @@ export class Passes {
     return incoming(ex, dir, this.tower).length - this.peers.peek(exchangeKey(s.h.pass, dir, i, s.h.part)).length;
   }
 
-  /** Run every task that is ready, lowest micro-batch first, until none is. */
+  /**
+   * Run the ready task with the lowest micro-batch, then yield to the event loop before the next one: the
+   * transfers a task queued are handed to ZeroMQ (whose I/O thread then moves them while the next task
+   * computes), and transfers that arrived meanwhile are taken in. Running tasks back to back would hold
+   * every send until the last one finished, and nothing would overlap.
+   */
   private pump(): void {
-    if (this.running) return;
+    if (this.running || this.scheduled) return;
     this.running = true;
     try {
-      for (let task = this.next(); task; task = this.next()) {
-        const t0 = performance.now();
-        task();
-        this.busy += performance.now() - t0;
-      }
+      const task = this.next();
+      if (!task) return;
+      const t0 = performance.now();
+      task();
+      this.busy += performance.now() - t0;
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        this.pump();
+      });
     } catch (e) {
       this.onError(e as Error);
     } finally {

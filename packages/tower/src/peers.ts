@@ -39,7 +39,7 @@ export class Peers {
     private readonly log: Logger,
     private readonly keys?: PeerKeys,
   ) {
-    this.router = new Router({ linger: 0, receiveHighWaterMark: 0, ...(keys ? { curveServer: true, curveSecretKey: keys.pair.secretKey, zapDomain: ZAP_DOMAIN } : {}) });
+    this.router = new Router({ linger: 0, receiveHighWaterMark: 0, handover: true, ...(keys ? { curveServer: true, curveSecretKey: keys.pair.secretKey, zapDomain: ZAP_DOMAIN } : {}) });
   }
 
   /** Bind where peers connect; returns the endpoint bound (a port of 0 is resolved). */
@@ -60,7 +60,9 @@ export class Peers {
     this.inbox.clear();
     for (const d of this.dealers) d.close();
     this.dealers = endpoints.map((e, s) => {
-      const d = new Dealer({ routingId: `peer-${this.index}`, linger: 0, sendHighWaterMark: 0, ...(this.keys ? { curveServerKey: readPublicKey(this.keys.dir, `tower-${s}`), curvePublicKey: this.keys.pair.publicKey, curveSecretKey: this.keys.pair.secretKey } : {}) });
+      // A routing id per session: a peer's new connection must not collide with its last one's, which a
+      // Router may not have dropped yet (it would refuse the newcomer, and its transfers would be lost).
+      const d = new Dealer({ routingId: `peer-${this.index}-${session}`, linger: 0, sendHighWaterMark: 0, ...(this.keys ? { curveServerKey: readPublicKey(this.keys.dir, `tower-${s}`), curvePublicKey: this.keys.pair.publicKey, curveSecretKey: this.keys.pair.secretKey } : {}) });
       if (s !== this.index) d.connect(e);
       return d;
     });
