@@ -6,8 +6,7 @@
  * coordinator's ∂loss/∂logits. Per segment, micro-batches run in order (forward and backward), so the
  * gradients add up in the same order on every run.
  */
-import { incoming, outgoing, type Piece, type Plan, product, type StepContext, sliceLastAxis } from '@alexnet/core';
-import type { Header, Kind } from '@alexnet/core';
+import { type Header, incoming, type Kind, outgoing, type Piece, type Plan, product, type StepContext, sliceLastAxis } from '@alexnet/core';
 import type { TensorOut } from './model.js';
 import { exchangeKey, type Peers } from './peers.js';
 
