@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { type BackendInfo, buildNet, COORDINATOR_TO_TOWER, decode, encode, type Header, KeyError, type KeyPair, type Kind, Loader, type Message, parseConfig, planSplit, product, ProtocolError, type Store, type TransformSpec } from '@alexnet/core';
+import { AlexnetError, type BackendInfo, buildNet, COORDINATOR_TO_TOWER, decode, encode, type Header, KeyError, type KeyPair, type Kind, Loader, type Message, parseConfig, planSplit, product, ProtocolError, type Store, type TransformSpec } from '@alexnet/core';
 import type { Logger } from 'pino';
 import { Dealer } from 'zeromq';
 import { type TensorOut, TowerModel } from './model.js';
@@ -75,7 +75,12 @@ export class Tower {
    * `shutdown` with `rejoin` does the same without a new connection (the coordinator restarts its run).
    */
   async run(): Promise<void> {
-    const bound = await this.peers.bind(this.opts.peer);
+    let bound: string;
+    try {
+      bound = await this.peers.bind(this.opts.peer);
+    } catch (e) {
+      throw new AlexnetError('E_PEER', `cannot bind the peer socket at ${this.opts.peer} (${(e as Error).message}): give --peer another endpoint`);
+    }
     this.peerEndpoint = this.opts.advertise ? this.opts.advertise(bound) : bound;
     void this.watch();
     this.socket.connect(this.opts.connect);
