@@ -7,7 +7,7 @@
  * With CURVE keys (towers on other hosts) the socket is a CURVE server and a ZAP handler admits only the
  * tower keys it was given; refused peers and failed handshakes are logged, at most once per peer a minute.
  */
-import { AlexnetError, decode, encode, type Header, type KeyPair, type Kind, type Message, TOWER_TO_COORDINATOR, z85Encode } from '@alexnet/core';
+import { AlexnetError, decode, encode, type Header, type KeyPair, type Kind, type Message, serveZap, TOWER_TO_COORDINATOR, ZAP_ENDPOINT } from '@alexnet/core';
 import type { Logger } from 'pino';
 import { Reply, Router } from 'zeromq';
 
@@ -44,8 +44,6 @@ export interface CurveServer {
   dir: string;
 }
 
-/** ZeroMQ asks the handler bound here whether to admit a peer (ZAP, RFC 27): one per process. */
-const ZAP_ENDPOINT = 'inproc://zeromq.zap.01';
 const ZAP_DOMAIN = 'alexnet';
 /** The same refusal from the same peer is logged at most this often (a refused tower retries every 100 ms). */
 const REFUSAL_LOG_MS = 60_000;
@@ -174,19 +172,12 @@ export class TowerLink {
   }
 
   /** Admit a CURVE peer only if its key is one of the towers'. */
-  private async authenticate(zap: Reply, curve: CurveServer): Promise<void> {
-    try {
-      for await (const [version, id, , address, , mechanism, key] of zap) {
-        const name = mechanism?.toString() === 'CURVE' && key?.byteLength === 32 ? curve.towers.get(z85Encode(key)) : undefined;
-        if (!name) {
-          const who = key?.byteLength === 32 ? z85Encode(key) : 'none';
-          this.once(`${address}/${who}`, () => this.log.warn({ peer: address?.toString(), key: who }, `refused a connection from ${address?.toString()}: its key ${who} is not one of the tower keys in ${curve.dir}`));
-        } else this.log.debug({ peer: address?.toString(), tower: name }, 'tower key accepted');
-        await zap.send([version!, id!, name ? '200' : '400', name ? 'OK' : 'key not allowed', name ?? '', '']);
-      }
-    } catch (e) {
-      if (!zap.closed) this.log.error({ err: e }, 'the key check stopped: no tower can connect');
-    }
+  private authenticate(zap: Reply, curve: CurveServer): Promise<void> {
+    return serveZap(zap, (key) => curve.towers.get(key), {
+      admitted: (p, tower) => this.log.debug({ peer: p.address, tower }, 'tower key accepted'),
+      refused: (p) => this.once(`${p.address}/${p.key}`, () => this.log.warn({ peer: p.address, key: p.key }, `refused a connection from ${p.address}: its key ${p.key} is not one of the tower keys in ${curve.dir}`)),
+      stopped: (e) => this.log.error({ err: e }, 'the key check stopped: no tower can connect'),
+    });
   }
 
   /** Log handshakes that fail for another reason than a refused key (no keys, or the wrong coordinator key). */

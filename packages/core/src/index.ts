@@ -20,5 +20,6 @@ export { type AdamHyper, adamStep } from './kernels/adam.js';
 export { type Heap, wasmHeap } from './kernels/heap.js';
 export { convPadding, namedPadding, samePadding } from './kernels/padding.js';
 export * from './keys/index.js';
+export { serveZap, ZAP_ENDPOINT, type ZapPeer, type ZapSocket } from './keys/zap.js';
 export * from './data/index.js';
 export * from './exchange.js';

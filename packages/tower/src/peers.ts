@@ -6,7 +6,7 @@
  * Anything malformed, or from another session, is logged and dropped.
  */
 import { readdirSync } from 'node:fs';
-import { decode, encode, type Header, type KeyPair, type Message, readPublicKey, TOWER_TO_TOWER, z85Encode } from '@alexnet/core';
+import { decode, encode, type Header, type KeyPair, type Message, readPublicKey, serveZap, TOWER_TO_TOWER, ZAP_ENDPOINT } from '@alexnet/core';
 import type { Logger } from 'pino';
 import { Dealer, Reply, Router } from 'zeromq';
 import type { TensorOut } from './model.js';
@@ -16,7 +16,6 @@ export interface PeerKeys {
   dir: string;
 }
 
-const ZAP_ENDPOINT = 'inproc://zeromq.zap.01';
 const ZAP_DOMAIN = 'alexnet-peers';
 
 /** Where a message belongs: pass, direction, the layer whose exchange it is part of, micro-batch. */
@@ -133,20 +132,16 @@ export class Peers {
   }
 
   /** Admit a CURVE peer only if its key is a tower's (`tower-*.key` in the keys directory). */
-  private async authenticate(zap: Reply, dir: string): Promise<void> {
+  private authenticate(zap: Reply, dir: string): Promise<void> {
     const towers = new Map<string, string>();
     for (const f of readdirSync(dir)) {
       const m = /^(tower-\d+)\.key$/.exec(f);
       if (m) towers.set(readPublicKey(dir, m[1]!), m[1]!);
     }
-    try {
-      for await (const [version, id, , address, , mechanism, key] of zap) {
-        const name = mechanism?.toString() === 'CURVE' && key?.byteLength === 32 ? towers.get(z85Encode(key)) : undefined;
-        if (!name) this.log.warn({ peer: address?.toString(), key: key?.byteLength === 32 ? z85Encode(key) : 'none' }, `refused a peer connection from ${address?.toString()}: its key is not one of the tower keys in ${dir}`);
-        await zap.send([version!, id!, name ? '200' : '400', name ? 'OK' : 'key not allowed', name ?? '', '']);
-      }
-    } catch (e) {
-      if (!zap.closed) this.log.error({ err: e }, 'the peer key check stopped: no peer can connect');
-    }
+    return serveZap(zap, (key) => towers.get(key), {
+      admitted: () => {},
+      refused: (p) => this.log.warn({ peer: p.address, key: p.key }, `refused a peer connection from ${p.address}: its key is not one of the tower keys in ${dir}`),
+      stopped: (e) => this.log.error({ err: e }, 'the peer key check stopped: no peer can connect'),
+    });
   }
 }
