@@ -22,6 +22,7 @@ export function softmaxCrossEntropy(logits: Float32Array, labels: ArrayLike<numb
   if (logits.length !== batch * classes) throw new Error(`softmaxCrossEntropy: ${logits.length} logits for ${batch}×${classes}`);
   const probs = new Float32Array(logits.length);
   const dlogits = new Float32Array(logits.length);
+  const e = new Float64Array(classes);
   let loss = 0;
   let correct = 0;
   for (let b = 0; b < batch; b++) {
@@ -35,14 +36,15 @@ export function softmaxCrossEntropy(logits: Float32Array, labels: ArrayLike<numb
         arg = k;
       }
     }
+    // each exp once (kept in double precision until the sum is known): the loss sits between forward and backward
     let sum = 0;
-    for (let k = 0; k < classes; k++) sum += Math.exp(logits[o + k]! - max);
+    for (let k = 0; k < classes; k++) sum += e[k] = Math.exp(logits[o + k]! - max);
     const label = labels[b]!;
     if (!(label >= 0 && label < classes)) throw new Error(`softmaxCrossEntropy: label ${label} of sample ${b} is outside 0..${classes - 1}`);
     loss += Math.log(sum) - (logits[o + label]! - max);
     if (arg === label) correct++;
     for (let k = 0; k < classes; k++) {
-      const p = Math.exp(logits[o + k]! - max) / sum;
+      const p = e[k]! / sum;
       probs[o + k] = p;
       dlogits[o + k] = (p - (k === label ? 1 : 0)) / normalizer;
     }
