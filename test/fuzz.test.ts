@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
+import net from 'node:net';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,6 +54,14 @@ function fuzzMessage(rand: () => number, n: number): Buffer[] {
       return encode(kind, body as never, kind === 'forward' || kind === 'backward' ? [{ data: new Float32Array(6), shape: [2, 3] }] : []);
     }
   }
+}
+
+/** One message as the peer streams carry it: [u32 frame count][u32 length of each frame][frames]. */
+function streamMessage(frames: Buffer[]): Buffer {
+  const prefix = Buffer.alloc(4 + 4 * frames.length);
+  prefix.writeUInt32LE(frames.length, 0);
+  frames.forEach((f, i) => prefix.writeUInt32LE(f.length, 4 + 4 * i));
+  return Buffer.concat([prefix, ...frames]);
 }
 
 async function until(cond: () => boolean, ms = 30_000): Promise<void> {
@@ -114,14 +123,24 @@ describe('fuzzing the wire', () => {
     }
   });
 
-  it(`a live tower's peer socket survives ${FRAMES} random and mutated messages, logging each rejection, then trains`, async () => {
+  it(`a live tower's peer links survive ${FRAMES} random and mutated messages, logging each rejection, then train`, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'alexnet-fuzz-peer-'));
     const endpoint = `ipc://${join(dir, 'towers.sock')}`;
-    const peer = `ipc://${join(dir, 'peer-0.sock')}`;
+    const peer = join(dir, 'peer-0.sock');
+    const fake = join(dir, 'peer-1.sock');
     const router = new Router({ linger: 0, sendHighWaterMark: 0 });
     await router.bind(endpoint);
+    // the test is tower 1: the tower connects here to receive tower 1's transfers, and says hello first
+    const links: { socket: net.Socket; hello: Buffer }[] = [];
+    const server = net.createServer((socket) => {
+      const link = { socket, hello: Buffer.alloc(0) };
+      socket.on('data', (d) => (link.hello = Buffer.concat([link.hello, d])));
+      socket.on('error', () => {});
+      links.push(link);
+    });
+    await new Promise<void>((r) => server.listen(fake, r));
     const main = fileURLToPath(import.meta.resolve('@alexnet/tower/main'));
-    const tower = spawn(process.execPath, [main, '--connect', endpoint, '--index', '0', '--peer', peer, '--backend', 'wasm', '--log-level', 'warn', '--heartbeat-ms', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const tower = spawn(process.execPath, [main, '--connect', endpoint, '--index', '0', '--peer', `ipc://${peer}`, '--backend', 'wasm', '--log-level', 'warn', '--heartbeat-ms', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     tower.stderr.on('data', (d) => (stderr += d));
     let exited: number | null | undefined;
@@ -131,29 +150,55 @@ describe('fuzzing the wire', () => {
       const { value } = await inbox.next();
       return createRequire(import.meta.url)('msgpackr').unpack((value as Buffer[])[1]) as { kind: string };
     };
-    const stranger = new Dealer({ linger: 0, routingId: 'peer-1', sendHighWaterMark: 0 });
+    const rejected = (): number => stderr.split('\n').filter((l) => l.includes('rejected peer message')).length;
+    const strangers: net.Socket[] = [];
     try {
       expect((await next()).kind).toBe('hello');
       const config = loadConfig(fixture('tiny.yaml'));
-      await router.send([Buffer.from('tower-0'), ...encode('init', { tower: 0, towers: 1, config, session: 7, peers: [peer] }, [])]);
+      await router.send([Buffer.from('tower-0'), ...encode('init', { tower: 0, towers: 2, config, session: 7, peers: [`ipc://${peer}`, `ipc://${fake}`] }, [])]);
       expect((await next()).kind).toBe('ready');
-      stranger.connect(peer);
+      await until(() => links.length === 1 && links[0]!.hello.length >= 12);
+      const hello = links[0]!.hello;
+      expect([hello.subarray(0, 4).toString(), hello.readUInt32LE(4), hello.readUInt32LE(8)]).toEqual(['AXP1', 7, 0]);
       const rand = mulberry32(11);
       const exchange = { v: PROTOCOL_VERSION, kind: 'exchange', tensors: [{ shape: [2, 3], dtype: 'float32' }], session: 7, pass: 0, part: 0, layer: 1, dir: 'forward', from: 1, lo: 0, hi: 3 };
+      let streamBreaks = 0;
       for (let n = 0; n < FRAMES; n++) {
-        // the coordinator's fuzz, exchange headers with one thing wrong, and an exchange from a tower that is not there
-        const frames = n % 3 === 0 ? fuzzMessage(rand, n) : n % 3 === 1 ? [pack({ ...exchange, dir: ['sideways', 7, null][n % 3] }), Buffer.alloc(24)] : encode('exchange', { ...exchange, from: 1 + (n % 5) } as never, [{ data: new Float32Array(6), shape: [2, 3] }]);
-        await stranger.send(frames);
+        const link = links[links.length - 1]!;
+        if (n % 30 === 0) {
+          // a frame count or header length out of bounds: the stream cannot be read on, so the tower drops
+          // the link and connects again
+          const bad = Buffer.alloc(12);
+          if (n % 60 === 0) bad.writeUInt32LE([0, 9, 0xffffffff][n % 3]!, 0);
+          else (bad.writeUInt32LE(2, 0), bad.writeUInt32LE([0, 2 << 20][n % 2]!, 4));
+          link.socket.write(bad);
+          streamBreaks++;
+          await until(() => links.length === streamBreaks + 1 && links[streamBreaks]!.hello.length >= 12);
+          continue;
+        }
+        // well framed: the coordinator's fuzz, exchange headers with one thing wrong, an exchange from a tower that is not there
+        const frames = n % 3 === 0 ? fuzzMessage(rand, n) : n % 3 === 1 ? [pack({ ...exchange, dir: ['sideways', 7, null][n % 3] }), Buffer.alloc(24)] : encode('exchange', { ...exchange, from: [0, 2, 3, 4, 5][n % 5] } as never, [{ data: new Float32Array(6), shape: [2, 3] }]);
+        link.socket.write(streamMessage(frames));
       }
-      // the tower still trains: a forward and backward of the tiny net on one tower
+      // strangers at the tower's own peer socket (where receivers say hello): a bad hello, or bytes after one
+      for (let n = 0; n < 10; n++) {
+        const s = net.connect(peer);
+        s.on('error', () => {});
+        strangers.push(s);
+        s.write(n % 2 ? Buffer.concat([Buffer.from('AXP1'), Buffer.alloc(8, 1), Buffer.alloc(4, 2)]) : Buffer.from(Array.from({ length: 12 }, () => Math.floor(rand() * 256))));
+      }
+      await until(() => rejected() === FRAMES + 10);
+      expect(exited).toBeUndefined();
+      for (const line of stderr.split('\n').filter((l) => l.includes('rejected peer message')).slice(0, 50)) expect(JSON.parse(line).reason ?? JSON.parse(line).from, line).toBeDefined();
+      // the tower still trains: a new session of one tower, a forward of the tiny net
+      await router.send([Buffer.from('tower-0'), ...encode('init', { tower: 0, towers: 1, config, session: 8, peers: [`ipc://${peer}`] }, [])]);
+      expect((await next()).kind).toBe('ready');
       const body = { pass: 0, step: 0, part: 0, size: 2, training: true, sampleOffset: 0 };
       await router.send([Buffer.from('tower-0'), ...encode('forward', body, [{ data: new Float32Array(2 * 12 * 12 * 3).fill(0.5), shape: [2, 12, 12, 3] }])]);
       expect((await next()).kind).toBe('activation');
-      await until(() => stderr.split('\n').filter((l) => l.includes('rejected peer message')).length === FRAMES);
-      expect(exited).toBeUndefined();
-      for (const line of stderr.split('\n').filter((l) => l.includes('rejected peer message')).slice(0, 50)) expect(JSON.parse(line).reason ?? JSON.parse(line).from, line).toBeDefined();
     } finally {
-      stranger.close();
+      for (const s of [...strangers, ...links.map((l) => l.socket)]) s.destroy();
+      server.close();
       tower.kill('SIGKILL');
       router.close();
     }

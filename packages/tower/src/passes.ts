@@ -26,6 +26,8 @@ interface PartState {
   fwd: number;
   bwd: number;
   dy: TensorOut | undefined;
+  /** Transfers received for this micro-batch: their buffers go back to the pool when it is done. */
+  received: Float32Array[];
 }
 
 export type Reply = <K extends Kind>(kind: K, body: Omit<Header<K>, 'v' | 'kind' | 'tensors'>, tensors?: TensorOut[]) => void;
@@ -60,7 +62,7 @@ export class Passes {
 
   forward(h: Header<'forward'>, image: Promise<TensorOut> | TensorOut | undefined): void {
     this.forgetBefore(h.pass);
-    const state: PartState = { h, image: undefined, ready: undefined, fwd: 0, bwd: this.plan.segments.length - 1, dy: undefined };
+    const state: PartState = { h, image: undefined, ready: undefined, fwd: 0, bwd: this.plan.segments.length - 1, dy: undefined, received: [] };
     if (image instanceof Promise) {
       state.image = image;
       image.then((x) => ((state.ready = x), this.pump()), (e: Error) => this.onError(e));
@@ -143,9 +145,7 @@ export class Passes {
     const { h } = s;
     const seg = this.plan.segments[k]!;
     const ctx: StepContext = { training: h.training, seed: this.seed, step: h.step, sampleOffset: h.sampleOffset };
-    let input: TensorOut | Piece[];
-    if (k === 0) input = s.ready!;
-    else input = this.peers.take(exchangeKey(h.pass, 'forward', seg.first, h.part)).sort((a, b) => a.header.from - b.header.from).map((m) => ({ lo: m.header.lo, hi: m.header.hi, data: m.tensors[0]! }));
+    const input = k === 0 ? s.ready! : this.received(s, 'forward', seg.first);
     const y = this.model.forward(k, input, ctx, h.part, h.size);
     s.fwd = k + 1;
     if (k === 0) s.ready = undefined;
@@ -158,7 +158,7 @@ export class Passes {
     }
     const times = this.model.takeTimes();
     this.reply('activation', { pass: h.pass, part: h.part, ms: this.takeBusy(), ...layerTimes(times) }, [y]);
-    if (!h.training) this.parts.delete(`${h.pass}:${h.part}`);
+    if (!h.training) this.finish(s);
   }
 
   private runBackward(s: PartState, k: number): void {
@@ -166,10 +166,7 @@ export class Passes {
     const segments = this.plan.segments;
     const seg = segments[k]!;
     const held = this.plan.layers[seg.end - 1]!.towers[this.tower]!.out;
-    const pieces: Piece[] =
-      k === segments.length - 1
-        ? [{ lo: held.lo, hi: held.hi, data: s.dy!.data }]
-        : this.peers.take(exchangeKey(h.pass, 'backward', segments[k + 1]!.first, h.part)).sort((a, b) => a.header.from - b.header.from).map((m) => ({ lo: m.header.lo, hi: m.header.hi, data: m.tensors[0]! }));
+    const pieces = k === segments.length - 1 ? [{ lo: held.lo, hi: held.hi, data: s.dy!.data }] : this.received(s, 'backward', segments[k + 1]!.first);
     const dx = this.model.backward(k, pieces, h.part, h.size);
     s.bwd = k - 1;
     this.done(h.pass, 'b', k);
@@ -177,8 +174,26 @@ export class Passes {
       this.send(h, 'backward', seg.first, dx, this.plan.layers[seg.first]!.towers[this.tower]!.in.lo);
       return;
     }
-    this.parts.delete(`${h.pass}:${h.part}`);
+    this.finish(s);
     this.reply('gradient', { pass: h.pass, part: h.part, ms: this.takeBusy(), ...layerTimes(this.model.takeTimes()) });
+  }
+
+  /** The transfers of layer i's exchange in `dir` for this micro-batch, in tower order. */
+  private received(s: PartState, dir: 'forward' | 'backward', i: number): Piece[] {
+    const got = this.peers.take(exchangeKey(s.h.pass, dir, i, s.h.part)).sort((a, b) => a.header.from - b.header.from);
+    for (const m of got) s.received.push(m.tensors[0]!);
+    return got.map((m) => ({ lo: m.header.lo, hi: m.header.hi, data: m.tensors[0]! }));
+  }
+
+  /**
+   * The micro-batch is done: its received buffers are reused. Only now, since a backend may keep a tensor's
+   * values by reference (tfjs-backend-cpu does, tfjs-node until first use) and the model drops what it
+   * saved for backward when backward has run.
+   */
+  private finish(s: PartState): void {
+    this.parts.delete(`${s.h.pass}:${s.h.part}`);
+    for (const a of s.received) this.peers.pool.release(a);
+    s.received = [];
   }
 
   /** Layer i's exchange in `dir`: this tower's transfers, cut from `x`, whose columns start at `lo`. */
@@ -188,7 +203,7 @@ export class Passes {
     const lead = x.shape.slice(0, -1);
     const rows = product(lead);
     for (const t of outgoing(ex, dir, this.tower)) {
-      const data = sliceLastAxis(x.data, rows, t.lo - lo, t.hi - lo);
+      const data = sliceLastAxis(x.data, rows, t.lo - lo, t.hi - lo, (n) => new Float32Array(this.peers.pool.acquire(n * 4).buffer, 0, n));
       this.peers.send(t.to, { pass: h.pass, part: h.part, layer: i, dir, lo: t.lo, hi: t.hi }, { data, shape: [...lead, t.hi - t.lo] });
     }
   }

@@ -1,15 +1,17 @@
 /**
- * A tower's sockets to the other towers: one Router bound where they reach it (it receives), one Dealer
- * per peer connected to that peer's Router (it sends), so an activation crosses the wire once, holder to
- * reader. With CURVE keys the Router is a CURVE server with this tower's key pair and admits only the keys
- * of towers (`tower-*.key` in the keys directory); each Dealer checks its peer's key as a CURVE client.
- * Anything malformed, or from another session, is logged and dropped.
+ * A tower's links to the other towers, so an activation crosses the wire once, holder to reader. Without
+ * keys they are plain stream sockets that read into reused buffers (streams.ts). With CURVE keys they are
+ * ZeroMQ sockets: a Router bound where the peers reach it (it receives) as a CURVE server with this
+ * tower's key pair, admitting only the keys of towers (`tower-*.key` in the keys directory), and one
+ * Dealer per peer (it sends) that checks its peer's key. Either way, anything malformed, or from another
+ * session, is logged and dropped.
  */
 import { readdirSync } from 'node:fs';
 import { decode, encode, type Header, type KeyPair, type Message, readPublicKey, serveZap, TOWER_TO_TOWER, ZAP_ENDPOINT } from '@alexnet/core';
 import type { Logger } from 'pino';
 import { Dealer, Reply, Router } from 'zeromq';
 import type { TensorOut } from './model.js';
+import { BufferPool, type Delivery, type PeerTransport, StreamTransport } from './streams.js';
 
 export interface PeerKeys {
   pair: KeyPair;
@@ -22,12 +24,12 @@ const ZAP_DOMAIN = 'alexnet-peers';
 export const exchangeKey = (pass: number, dir: 'forward' | 'backward', layer: number, part: number): string => `${pass}:${dir}:${layer}:${part}`;
 
 export class Peers {
-  private readonly router: Router;
-  private zap: Reply | undefined;
-  private dealers: Dealer[] = [];
-  private sending: Promise<void>[] = [];
+  private readonly transport: PeerTransport;
+  /** Buffers that transfers are received into and cut into for sending, reused from step to step. */
+  readonly pool = new BufferPool();
   private readonly inbox = new Map<string, Message<'exchange'>[]>();
   private session = -1;
+  private towers = 0;
   /** Payload bytes sent to and received from peers. */
   readonly bytes = { sent: 0, received: 0 };
   /** Called whenever a message arrives (the tower then runs whatever became ready). */
@@ -36,44 +38,30 @@ export class Peers {
   constructor(
     private readonly index: number,
     private readonly log: Logger,
-    private readonly keys?: PeerKeys,
+    keys?: PeerKeys,
   ) {
-    this.router = new Router({ linger: 0, receiveHighWaterMark: 0, handover: true, ...(keys ? { curveServer: true, curveSecretKey: keys.pair.secretKey, zapDomain: ZAP_DOMAIN } : {}) });
+    const deliver: Delivery = (frames, from) => this.accept(frames, from);
+    this.transport = keys ? new ZmqTransport(index, log, keys, deliver) : new StreamTransport(index, log, this.pool, deliver, (from, reason) => this.log.warn({ peer: from, reason }, 'rejected peer message'));
   }
 
   /** Bind where peers connect; returns the endpoint bound (a port of 0 is resolved). */
-  async bind(endpoint: string): Promise<string> {
-    if (this.keys) {
-      this.zap = new Reply({ linger: 0 });
-      await this.zap.bind(ZAP_ENDPOINT);
-      void this.authenticate(this.zap, this.keys.dir);
-    }
-    await this.router.bind(endpoint);
-    void this.receive();
-    return this.router.lastEndpoint ?? endpoint;
+  bind(endpoint: string): Promise<string> {
+    return this.transport.bind(endpoint);
   }
 
   /** A new session: connect to every other tower's endpoint (dropping earlier connections and messages). */
   connect(session: number, endpoints: readonly string[]): void {
     this.session = session;
+    this.towers = endpoints.length;
     this.inbox.clear();
-    for (const d of this.dealers) d.close();
-    this.dealers = endpoints.map((e, s) => {
-      // A routing id per session: a peer's new connection must not collide with its last one's, which a
-      // Router may not have dropped yet (it would refuse the newcomer, and its transfers would be lost).
-      const d = new Dealer({ routingId: `peer-${this.index}-${session}`, linger: 0, sendHighWaterMark: 0, ...(this.keys ? { curveServerKey: readPublicKey(this.keys.dir, `tower-${s}`), curvePublicKey: this.keys.pair.publicKey, curveSecretKey: this.keys.pair.secretKey } : {}) });
-      if (s !== this.index) d.connect(e);
-      return d;
-    });
-    this.sending = this.dealers.map(() => Promise.resolve());
+    this.transport.connect(session, endpoints);
   }
 
-  /** Send tower `to` one transfer. zeromq.js allows one pending send per socket: sends to a peer chain. */
+  /** Send tower `to` one transfer; a pooled `tensor` goes back to the pool once it has been sent. */
   send(to: number, body: Omit<Header<'exchange'>, 'v' | 'kind' | 'tensors' | 'session' | 'from'>, tensor: TensorOut): void {
     const frames = encode('exchange', { ...body, session: this.session, from: this.index }, [tensor]);
     for (const f of frames) this.bytes.sent += f.byteLength;
-    const d = this.dealers[to]!;
-    this.sending[to] = this.sending[to]!.then(() => d.send(frames)).catch((e: Error) => this.log.warn({ peer: to, reason: e.message }, 'send to peer failed'));
+    this.transport.send(to, frames, () => this.pool.release(tensor.data));
   }
 
   /** The messages received for `key` so far (not removed). */
@@ -93,6 +81,86 @@ export class Peers {
     for (const key of this.inbox.keys()) if (Number(key.split(':')[0]) < pass) this.inbox.delete(key);
   }
 
+  close(): Promise<void> {
+    return this.transport.close();
+  }
+
+  private accept(frames: Buffer[], from: string): void {
+    let msg: Message<'exchange'>;
+    for (const f of frames) this.bytes.received += f.byteLength;
+    const drop = (): void => frames.forEach((f) => this.pool.release(f));
+    try {
+      msg = decode(frames, TOWER_TO_TOWER) as Message<'exchange'>;
+    } catch (e) {
+      drop();
+      this.log.warn({ peer: from.slice(0, 40), reason: (e as Error).message }, 'rejected peer message');
+      return;
+    }
+    const h = msg.header;
+    if (h.session !== this.session) {
+      drop();
+      this.log.debug({ from: h.from, session: h.session }, 'dropped a peer message of another session');
+      return;
+    }
+    if (msg.tensors.length !== 1 || !Number.isInteger(h.from) || h.from === this.index || h.from < 0 || h.from >= this.towers) {
+      drop();
+      this.log.warn({ from: h.from, tensors: msg.tensors.length }, 'rejected peer message: not one tensor from another tower');
+      return;
+    }
+    const key = exchangeKey(h.pass, h.dir, h.layer, h.part);
+    const list = this.inbox.get(key) ?? [];
+    list.push(msg);
+    this.inbox.set(key, list);
+    this.onArrival();
+  }
+}
+
+/**
+ * The ZeroMQ links, for towers with CURVE keys: a Router bound at the peer endpoint receives, one Dealer
+ * per peer sends. zeromq.js allows one pending send per socket, so sends to a peer chain.
+ */
+class ZmqTransport implements PeerTransport {
+  private readonly router: Router;
+  private zap: Reply | undefined;
+  private dealers: Dealer[] = [];
+  private sending: Promise<void>[] = [];
+
+  constructor(
+    private readonly index: number,
+    private readonly log: Logger,
+    private readonly keys: PeerKeys,
+    private readonly deliver: Delivery,
+  ) {
+    this.router = new Router({ linger: 0, receiveHighWaterMark: 0, handover: true, curveServer: true, curveSecretKey: keys.pair.secretKey, zapDomain: ZAP_DOMAIN });
+  }
+
+  async bind(endpoint: string): Promise<string> {
+    this.zap = new Reply({ linger: 0 });
+    await this.zap.bind(ZAP_ENDPOINT);
+    void this.authenticate(this.zap, this.keys.dir);
+    await this.router.bind(endpoint);
+    void this.receive();
+    return this.router.lastEndpoint ?? endpoint;
+  }
+
+  connect(session: number, endpoints: readonly string[]): void {
+    for (const d of this.dealers) d.close();
+    this.dealers = endpoints.map((e, s) => {
+      // A routing id per session: a peer's new connection must not collide with its last one's, which a
+      // Router may not have dropped yet (it would refuse the newcomer, and its transfers would be lost).
+      const d = new Dealer({ routingId: `peer-${this.index}-${session}`, linger: 0, sendHighWaterMark: 0, curveServerKey: readPublicKey(this.keys.dir, `tower-${s}`), curvePublicKey: this.keys.pair.publicKey, curveSecretKey: this.keys.pair.secretKey });
+      if (s !== this.index) d.connect(e);
+      return d;
+    });
+    this.sending = this.dealers.map(() => Promise.resolve());
+  }
+
+  /** zeromq.js may still read a sent buffer after its send resolves: `sent` is never called, nothing is reused. */
+  send(to: number, frames: Buffer[]): void {
+    const d = this.dealers[to]!;
+    this.sending[to] = this.sending[to]!.then(() => d.send(frames)).catch((e: Error) => this.log.warn({ peer: to, reason: e.message }, 'send to peer failed'));
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.sending);
     for (const d of this.dealers) d.close();
@@ -102,30 +170,7 @@ export class Peers {
 
   private async receive(): Promise<void> {
     try {
-      for await (const [id, ...frames] of this.router) {
-        let msg: Message<'exchange'>;
-        for (const f of frames) this.bytes.received += f.byteLength;
-        try {
-          msg = decode(frames, TOWER_TO_TOWER) as Message<'exchange'>;
-        } catch (e) {
-          this.log.warn({ peer: id?.toString().slice(0, 40), reason: (e as Error).message }, 'rejected peer message');
-          continue;
-        }
-        const h = msg.header;
-        if (h.session !== this.session) {
-          this.log.debug({ from: h.from, session: h.session }, 'dropped a peer message of another session');
-          continue;
-        }
-        if (msg.tensors.length !== 1 || !Number.isInteger(h.from) || h.from === this.index || h.from < 0 || h.from >= this.dealers.length) {
-          this.log.warn({ from: h.from, tensors: msg.tensors.length }, 'rejected peer message: not one tensor from another tower');
-          continue;
-        }
-        const key = exchangeKey(h.pass, h.dir, h.layer, h.part);
-        const list = this.inbox.get(key) ?? [];
-        list.push(msg);
-        this.inbox.set(key, list);
-        this.onArrival();
-      }
+      for await (const [id, ...frames] of this.router) this.deliver(frames, id?.toString() ?? '');
     } catch (e) {
       if (!this.router.closed) this.log.error({ err: e }, 'peer socket failed');
     }

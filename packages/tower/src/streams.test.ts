@@ -1,0 +1,87 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BufferPool, parseEndpoint, StreamTransport } from './streams.js';
+
+const log = pino({ level: 'silent' });
+
+/** Two towers' stream transports on Unix sockets, in one process. */
+async function pair(): Promise<{ a: StreamTransport; b: StreamTransport; got: Buffer[][]; rejected: string[]; poolB: BufferPool }> {
+  const dir = mkdtempSync(join(tmpdir(), 'alexnet-streams-'));
+  const got: Buffer[][] = [];
+  const rejected: string[] = [];
+  const poolB = new BufferPool();
+  const a = new StreamTransport(0, log, new BufferPool(), () => {}, (_, r) => rejected.push(r));
+  const b = new StreamTransport(1, log, poolB, (frames) => got.push(frames), (_, r) => rejected.push(r));
+  const ends = [await a.bind(`ipc://${join(dir, 'a.sock')}`), await b.bind(`ipc://${join(dir, 'b.sock')}`)];
+  a.connect(3, ends);
+  b.connect(3, ends);
+  open.push(a, b);
+  return { a, b, got, rejected, poolB };
+}
+
+const open: StreamTransport[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((t) => t.close()));
+});
+
+async function until(cond: () => boolean): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > 10_000) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('stream transport', () => {
+  it('delivers messages whole and in order: empty, small, and large frames read in place', async () => {
+    const { a, got } = await pair();
+    const sizes = [[5], [7, 0], [3, 65_535], [9, 65_536], [11, 5_537_792], [2, 1, 2, 3]];
+    const sent = sizes.map((lens, m) => lens.map((n, f) => Buffer.from(Uint8Array.from({ length: n }, (_, i) => (i * 31 + m * 7 + f) & 255))));
+    let done = 0;
+    for (const frames of sent) a.send(1, frames, () => done++);
+    await until(() => got.length === sent.length);
+    expect(got.map((m) => m.map((f) => f.length))).toEqual(sizes);
+    got.forEach((m, i) => m.forEach((f, j) => expect(f.equals(sent[i]![j]!), `message ${i} frame ${j}`).toBe(true)));
+    await until(() => done === sent.length);
+  });
+
+  it('receives into the same buffers once they are given back', async () => {
+    const { a, got, poolB } = await pair();
+    const body = Buffer.alloc(1 << 20, 7);
+    a.send(1, [Buffer.from('h'), body], () => {});
+    await until(() => got.length === 1);
+    const first = got[0]![1]!.buffer;
+    poolB.release(got[0]![1]!);
+    a.send(1, [Buffer.from('h'), body], () => {});
+    await until(() => got.length === 2);
+    expect(got[1]![1]!.buffer).toBe(first);
+    expect(got[1]![1]!.equals(body)).toBe(true);
+  });
+
+  it('queues sends until the receiver has said hello', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'alexnet-streams-'));
+    const got: Buffer[][] = [];
+    const a = new StreamTransport(0, log, new BufferPool(), () => {}, () => {});
+    const b = new StreamTransport(1, log, new BufferPool(), (frames) => got.push(frames), () => {});
+    open.push(a, b);
+    const ends = [await a.bind(`ipc://${join(dir, 'a.sock')}`), await b.bind(`ipc://${join(dir, 'b.sock')}`)];
+    a.connect(1, ends);
+    a.send(1, [Buffer.from('early')], () => {});
+    await new Promise((r) => setTimeout(r, 50));
+    b.connect(1, ends);
+    await until(() => got.length === 1);
+    expect(got[0]![0]!.toString()).toBe('early');
+  });
+
+  it('reads endpoints as net addresses and refuses others', () => {
+    expect(parseEndpoint('ipc:///tmp/x.sock')).toEqual({ path: '/tmp/x.sock' });
+    expect(parseEndpoint('tcp://10.0.0.2:5556')).toEqual({ host: '10.0.0.2', port: 5556 });
+    expect(parseEndpoint('tcp://[::1]:7')).toEqual({ host: '::1', port: 7 });
+    expect(parseEndpoint('tcp://*:0')).toEqual({ host: '0.0.0.0', port: 0 });
+    expect(() => parseEndpoint('inproc://x')).toThrow(/not an ipc:\/\/ or tcp:\/\/host:port endpoint/);
+    expect(() => parseEndpoint('tcp://host:99999')).toThrow();
+  });
+});
