@@ -200,10 +200,13 @@ async function measureWire(config: Config, towers: number, batch: number, warmup
     // no images at all: the towers draw none (they would render their own)
     const images = { batch: -1, count: batch };
     const labels = new Int32Array(batch);
-    for (let s = 0; s < warmup; s++) await session.trainStep(s, images, labels, 0);
+    // Warm up for `warmup` steps and at least 1.5 s (at most 30 steps): the first dozens of steps of a
+    // wire-only run are slower while buffers are first made and the JIT settles.
+    let done = 0;
+    for (const t0 = performance.now(); done < warmup || (done < 30 && performance.now() - t0 < 1500); done++) await session.trainStep(done, images, labels, 0);
     const b0 = session.bytes;
     const wall: number[] = [];
-    for (let s = warmup; s < warmup + steps; s++) {
+    for (let s = done; s < done + steps; s++) {
       const t0 = performance.now();
       await session.trainStep(s, images, labels, 0);
       wall.push(performance.now() - t0);
@@ -312,7 +315,7 @@ async function main(o: BenchOptions): Promise<void> {
   const small = withBatch('configs/mnist-small.yaml', o.smallBatch);
   const paper = withBatch('configs/alexnet.yaml', o.paperBatch);
   const nets = ([['small', 'configs/mnist-small.yaml', small], ['paper', 'configs/alexnet.yaml', paper]] as const).filter(([name]) => !o.only || o.only === name);
-  const wire = await wireSection(nets, Math.max(10, 2 * o.steps));
+  const wire = await wireSection(nets, Math.max(40, 2 * o.steps));
   if (o.compute === 'none') {
     if (o.json) writeJson(o.json, { date: new Date().toISOString(), machine: { cpus: cpus().length, cpu, node: process.version }, wire });
     return;
