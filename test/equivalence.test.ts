@@ -44,9 +44,9 @@ function variant(split: Split, micro: number, direct = false): Config {
 
 type Result = { initial: Weights; losses: number[]; final: Weights };
 
-async function runOn(backend: BackendChoice, towers: number, split: Split = 'auto', micro = 1, direct = false): Promise<Result> {
+async function runOn(backend: BackendChoice, towers: number, split: Split = 'auto', micro = 1, direct = false, peerTransport?: 'stream' | 'zmq'): Promise<Result> {
   const c = variant(split, micro, direct);
-  const s = await Session.start({ config: c, devices: Array.from({ length: towers }, (_, i) => String(i)), backend, gpu: false, log });
+  const s = await Session.start({ config: c, devices: Array.from({ length: towers }, (_, i) => String(i)), backend, gpu: false, log, ...(peerTransport ? { peerTransport } : {}) });
   sessions.push(s);
   expect(s.readies.map((r) => r.backend)).toEqual(Array(towers).fill(backend));
   const initial = await s.fullWeights();
@@ -105,6 +105,19 @@ describe('pipelined micro-batches', () => {
     expectSame(plain, await run(2, 'auto', 3), '2 towers, 3 micro-batches');
     expectSame(plain, await run(4, 'auto', 3), '4 towers, 3 micro-batches');
     expectSame(plain, await run(1, 'auto', 4), '1 tower, 4 micro-batches');
+  });
+});
+
+describe('the two kinds of peer links', () => {
+  // the stream links read into reused buffers: on wasm and on a backend that keeps a tensor's values by
+  // reference (the contract backend is tfjs-backend-cpu's kernels), every step must come out the same
+  it('give the same steps, to the bit: 2 and 4 towers, 3 micro-batches', async () => {
+    for (const towers of [2, 4]) {
+      const zmq = await runOn(backend, towers, 'auto', 3, false, 'zmq');
+      const stream = await runOn(backend, towers, 'auto', 3, false, 'stream');
+      expect(stream.losses, `${towers} towers: losses`).toEqual(zmq.losses);
+      expect(maxDiff(zmq.final, stream.final), `${towers} towers: weights after 3 steps`).toBe(0);
+    }
   });
 });
 });

@@ -64,6 +64,25 @@ function streamMessage(frames: Buffer[]): Buffer {
   return Buffer.concat([prefix, ...frames]);
 }
 
+/** Tower 0 at `endpoint` (with `extra` arguments), its stderr and exit, and the next message it sends `router`. */
+function towerAt(router: Router, endpoint: string, extra: string[]) {
+  const main = fileURLToPath(import.meta.resolve('@alexnet/tower/main'));
+  const proc = spawn(process.execPath, [main, '--connect', endpoint, '--index', '0', ...extra, '--backend', 'wasm', '--log-level', 'warn', '--heartbeat-ms', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const inbox = router[Symbol.asyncIterator]();
+  const t = {
+    proc,
+    stderr: '',
+    exited: undefined as number | null | undefined,
+    next: async (): Promise<{ kind: string }> => {
+      const { value } = await inbox.next();
+      return createRequire(import.meta.url)('msgpackr').unpack((value as Buffer[])[1]) as { kind: string };
+    },
+  };
+  proc.stderr.on('data', (d) => (t.stderr += d));
+  proc.on('exit', (code) => (t.exited = code));
+  return t;
+}
+
 async function until(cond: () => boolean, ms = 30_000): Promise<void> {
   const t0 = Date.now();
   while (!cond()) {
@@ -123,7 +142,7 @@ describe('fuzzing the wire', () => {
     }
   });
 
-  it(`a live tower's peer links survive ${FRAMES} random and mutated messages, logging each rejection, then train`, async () => {
+  it(`a live tower's stream peer links survive ${FRAMES} random and mutated messages, logging each rejection, then train`, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'alexnet-fuzz-peer-'));
     const endpoint = `ipc://${join(dir, 'towers.sock')}`;
     const peer = join(dir, 'peer-0.sock');
@@ -139,18 +158,9 @@ describe('fuzzing the wire', () => {
       links.push(link);
     });
     await new Promise<void>((r) => server.listen(fake, r));
-    const main = fileURLToPath(import.meta.resolve('@alexnet/tower/main'));
-    const tower = spawn(process.execPath, [main, '--connect', endpoint, '--index', '0', '--peer', `ipc://${peer}`, '--backend', 'wasm', '--log-level', 'warn', '--heartbeat-ms', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    tower.stderr.on('data', (d) => (stderr += d));
-    let exited: number | null | undefined;
-    tower.on('exit', (code) => (exited = code));
-    const inbox = router[Symbol.asyncIterator]();
-    const next = async (): Promise<{ kind: string }> => {
-      const { value } = await inbox.next();
-      return createRequire(import.meta.url)('msgpackr').unpack((value as Buffer[])[1]) as { kind: string };
-    };
-    const rejected = (): number => stderr.split('\n').filter((l) => l.includes('rejected peer message')).length;
+    const t = towerAt(router, endpoint, ['--peer', `ipc://${peer}`, '--peer-transport', 'stream']);
+    const next = t.next;
+    const rejected = (): number => t.stderr.split('\n').filter((l) => l.includes('rejected peer message')).length;
     const strangers: net.Socket[] = [];
     try {
       expect((await next()).kind).toBe('hello');
@@ -188,8 +198,8 @@ describe('fuzzing the wire', () => {
         s.write(n % 2 ? Buffer.concat([Buffer.from('AXP1'), Buffer.alloc(8, 1), Buffer.alloc(4, 2)]) : Buffer.from(Array.from({ length: 12 }, () => Math.floor(rand() * 256))));
       }
       await until(() => rejected() === FRAMES + 10);
-      expect(exited).toBeUndefined();
-      for (const line of stderr.split('\n').filter((l) => l.includes('rejected peer message')).slice(0, 50)) expect(JSON.parse(line).reason ?? JSON.parse(line).from, line).toBeDefined();
+      expect(t.exited).toBeUndefined();
+      for (const line of t.stderr.split('\n').filter((l) => l.includes('rejected peer message')).slice(0, 50)) expect(JSON.parse(line).reason ?? JSON.parse(line).from, line).toBeDefined();
       // the tower still trains: a new session of one tower, a forward of the tiny net
       await router.send([Buffer.from('tower-0'), ...encode('init', { tower: 0, towers: 1, config, session: 8, peers: [`ipc://${peer}`] }, [])]);
       expect((await next()).kind).toBe('ready');
@@ -199,7 +209,43 @@ describe('fuzzing the wire', () => {
     } finally {
       for (const s of [...strangers, ...links.map((l) => l.socket)]) s.destroy();
       server.close();
-      tower.kill('SIGKILL');
+      t.proc.kill('SIGKILL');
+      router.close();
+    }
+  });
+
+  it(`a live tower's ZeroMQ peer socket survives ${FRAMES} random and mutated messages, logging each rejection, then trains`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'alexnet-fuzz-peer-'));
+    const endpoint = `ipc://${join(dir, 'towers.sock')}`;
+    const peer = `ipc://${join(dir, 'peer-0.sock')}`;
+    const router = new Router({ linger: 0, sendHighWaterMark: 0 });
+    await router.bind(endpoint);
+    const t = towerAt(router, endpoint, ['--peer', peer, '--peer-transport', 'zmq']);
+    const next = t.next;
+    const stranger = new Dealer({ linger: 0, routingId: 'peer-1', sendHighWaterMark: 0 });
+    try {
+      expect((await next()).kind).toBe('hello');
+      const config = loadConfig(fixture('tiny.yaml'));
+      await router.send([Buffer.from('tower-0'), ...encode('init', { tower: 0, towers: 1, config, session: 7, peers: [peer] }, [])]);
+      expect((await next()).kind).toBe('ready');
+      stranger.connect(peer);
+      const rand = mulberry32(11);
+      const exchange = { v: PROTOCOL_VERSION, kind: 'exchange', tensors: [{ shape: [2, 3], dtype: 'float32' }], session: 7, pass: 0, part: 0, layer: 1, dir: 'forward', from: 1, lo: 0, hi: 3 };
+      for (let n = 0; n < FRAMES; n++) {
+        // the coordinator's fuzz, exchange headers with one thing wrong, and an exchange from a tower that is not there
+        const frames = n % 3 === 0 ? fuzzMessage(rand, n) : n % 3 === 1 ? [pack({ ...exchange, dir: ['sideways', 7, null][n % 3] }), Buffer.alloc(24)] : encode('exchange', { ...exchange, from: 1 + (n % 5) } as never, [{ data: new Float32Array(6), shape: [2, 3] }]);
+        await stranger.send(frames);
+      }
+      // the tower still trains: a forward and backward of the tiny net on one tower
+      const body = { pass: 0, step: 0, part: 0, size: 2, training: true, sampleOffset: 0 };
+      await router.send([Buffer.from('tower-0'), ...encode('forward', body, [{ data: new Float32Array(2 * 12 * 12 * 3).fill(0.5), shape: [2, 12, 12, 3] }])]);
+      expect((await next()).kind).toBe('activation');
+      await until(() => t.stderr.split('\n').filter((l) => l.includes('rejected peer message')).length === FRAMES);
+      expect(t.exited).toBeUndefined();
+      for (const line of t.stderr.split('\n').filter((l) => l.includes('rejected peer message')).slice(0, 50)) expect(JSON.parse(line).reason ?? JSON.parse(line).from, line).toBeDefined();
+    } finally {
+      stranger.close();
+      t.proc.kill('SIGKILL');
       router.close();
     }
   });

@@ -27,6 +27,8 @@ export interface LaunchOptions {
   heartbeatMs: number;
   /** Start the towers with WARM_MALLOC. */
   warmMalloc: boolean;
+  /** The towers' links to each other (the tower's --peer-transport). */
+  peerTransport: 'stream' | 'zmq';
   onDeath: (tower: TowerSpec, pid: number | undefined, why: string) => void;
 }
 
@@ -52,6 +54,7 @@ export class TowerProcesses {
     for (const t of opts.towers) {
       const args = [main, '--connect', opts.endpoint, '--index', String(t.index), '--peer', `ipc://${join(opts.dir, `peer-${t.index}.sock`)}`, '--backend', opts.backend, '--log-level', opts.logLevel, '--heartbeat-ms', String(opts.heartbeatMs)];
       if (opts.gpu) args.push('--gpu', t.device);
+      args.push('--peer-transport', opts.peerTransport);
       const env = { ...(opts.warmMalloc ? WARM_MALLOC : {}), ...process.env, ...(opts.gpu ? { CUDA_VISIBLE_DEVICES: t.device } : {}) };
       const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env });
       child.on('exit', (code, signal) => {

@@ -27,6 +27,8 @@ export interface SessionOptions {
   profile?: boolean;
   /** `none`: towers skip the arithmetic and answer with zeros of the right shapes (the wire alone). */
   compute?: 'none';
+  /** The towers' links to each other (default: stream on GPUs and with compute none, else zmq). */
+  peerTransport?: 'stream' | 'zmq';
   /** A tower that sends no heartbeat for this long is declared hung (default 10 s). */
   heartbeatTimeoutMs?: number;
   /** Towers on other hosts: they connect to this bound link, nothing is spawned. */
@@ -151,6 +153,8 @@ export class Session {
       logLevel: opts.towerLogLevel ?? 'warn',
       heartbeatMs: beatEvery(this.heartbeatTimeoutMs),
       warmMalloc: opts.gpu || opts.compute === 'none',
+      // where the exchange sets the speed; on wasm towers the stream links measured slower (docs/benchmarks.md)
+      peerTransport: opts.peerTransport ?? (opts.gpu || opts.compute === 'none' ? 'stream' : 'zmq'),
       onDeath: (t, pid, why) => this.lost(t.index, why, pid),
     });
     this.watchdog = this.watch(this.heartbeatTimeoutMs, STARTUP_GRACE_MS);

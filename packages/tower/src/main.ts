@@ -40,7 +40,10 @@ async function main(): Promise<void> {
     const peer = opts.peer ?? (tcp ? 'tcp://0.0.0.0:0' : `ipc://${join(tmpdir(), `alexnet-peer-${process.pid}.sock`)}`);
     const address = /^tcp:\/\/(\*|0\.0\.0\.0):/.test(peer) ? (opts.peerAddress ?? (await addressToward(opts.connect))) : undefined;
     const advertise = address ? (bound: string) => bound.replace(/^tcp:\/\/[^:]+:/, `tcp://${address.includes(':') ? `[${address}]` : address}:`) : undefined;
-    await new Tower({ connect: opts.connect, index: opts.index, backend, log, peer, ...(advertise ? { advertise } : {}), ...(opts.gpu !== undefined ? { gpu: opts.gpu } : {}), ...(curve ? { curve } : {}) }).run();
+    if (curve && opts.peerTransport === 'stream') throw new AlexnetError('E_ARGS', '--peer-transport stream carries no encryption: with --keys the towers exchange over ZeroMQ CURVE (leave --peer-transport out)');
+    // On wasm towers the stream links measured slower (docs/benchmarks.md): ZeroMQ there unless asked.
+    const peerTransport = opts.peerTransport ?? (!curve && opts.gpu !== undefined ? 'stream' : 'zmq');
+    await new Tower({ connect: opts.connect, index: opts.index, backend, log, peer, peerTransport, ...(advertise ? { advertise } : {}), ...(opts.gpu !== undefined ? { gpu: opts.gpu } : {}), ...(curve ? { curve } : {}) }).run();
   } finally {
     await heartbeat?.stop();
   }

@@ -192,7 +192,7 @@ export class Passes {
    */
   private finish(s: PartState): void {
     this.parts.delete(`${s.h.pass}:${s.h.part}`);
-    for (const a of s.received) this.peers.pool.release(a);
+    for (const a of s.received) this.peers.release(a);
     s.received = [];
   }
 
@@ -203,7 +203,7 @@ export class Passes {
     const lead = x.shape.slice(0, -1);
     const rows = product(lead);
     for (const t of outgoing(ex, dir, this.tower)) {
-      const data = sliceLastAxis(x.data, rows, t.lo - lo, t.hi - lo, (n) => new Float32Array(this.peers.pool.acquire(n * 4).buffer, 0, n));
+      const data = sliceLastAxis(x.data, rows, t.lo - lo, t.hi - lo, (n) => this.peers.acquire(n));
       this.peers.send(t.to, { pass: h.pass, part: h.part, layer: i, dir, lo: t.lo, hi: t.hi }, { data, shape: [...lead, t.hi - t.lo] });
     }
   }

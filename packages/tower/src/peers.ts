@@ -1,17 +1,23 @@
 /**
- * A tower's links to the other towers, so an activation crosses the wire once, holder to reader. Without
- * keys they are plain stream sockets that read into reused buffers (streams.ts). With CURVE keys they are
- * ZeroMQ sockets: a Router bound where the peers reach it (it receives) as a CURVE server with this
- * tower's key pair, admitting only the keys of towers (`tower-*.key` in the keys directory), and one
- * Dealer per peer (it sends) that checks its peer's key. Either way, anything malformed, or from another
- * session, is logged and dropped.
+ * A tower's links to the other towers, so an activation crosses the wire once, holder to reader. Either
+ * plain stream sockets, read in a thread of their own into reused buffers (`stream`: streams.ts,
+ * peer_thread.ts), or ZeroMQ sockets (`zmq`): a Router bound where the peers reach it (it receives) and
+ * one Dealer per peer (it sends). With CURVE keys the links are ZeroMQ: the Router is a CURVE server with
+ * this tower's key pair, admitting only the keys of towers (`tower-*.key` in the keys directory), and
+ * each Dealer checks its peer's key. Either way, anything malformed, or from another session, is logged
+ * and dropped.
  */
 import { readdirSync } from 'node:fs';
 import { decode, encode, type Header, type KeyPair, type Message, readPublicKey, serveZap, TOWER_TO_TOWER, ZAP_ENDPOINT } from '@alexnet/core';
 import type { Logger } from 'pino';
 import { Dealer, Reply, Router } from 'zeromq';
 import type { TensorOut } from './model.js';
-import { BufferPool, type Delivery, type PeerTransport, StreamTransport } from './streams.js';
+import { ThreadedTransport } from './peer_thread.js';
+import type { Delivery, PeerTransport } from './streams.js';
+
+/** `stream` moves a GPU's exchange ~2× faster; on wasm towers it measured slower (see docs/benchmarks.md). */
+export const PEER_TRANSPORTS = ['stream', 'zmq'] as const;
+export type PeerTransportName = (typeof PEER_TRANSPORTS)[number];
 
 export interface PeerKeys {
   pair: KeyPair;
@@ -25,8 +31,6 @@ export const exchangeKey = (pass: number, dir: 'forward' | 'backward', layer: nu
 
 export class Peers {
   private readonly transport: PeerTransport;
-  /** Buffers that transfers are received into and cut into for sending, reused from step to step. */
-  readonly pool = new BufferPool();
   private readonly inbox = new Map<string, Message<'exchange'>[]>();
   private session = -1;
   private towers = 0;
@@ -38,10 +42,23 @@ export class Peers {
   constructor(
     private readonly index: number,
     private readonly log: Logger,
+    kind: PeerTransportName,
     keys?: PeerKeys,
   ) {
     const deliver: Delivery = (frames, from) => this.accept(frames, from);
-    this.transport = keys ? new ZmqTransport(index, log, keys, deliver) : new StreamTransport(index, log, this.pool, deliver, (from, reason) => this.log.warn({ peer: from, reason }, 'rejected peer message'));
+    if (keys && kind === 'stream') throw new Error('stream peer links carry no encryption: with keys the towers exchange over ZeroMQ CURVE (--peer-transport zmq)');
+    this.transport = kind === 'zmq' ? new ZmqTransport(index, log, deliver, keys) : new ThreadedTransport(index, log, deliver, (from, reason) => this.log.warn({ peer: from, reason }, 'rejected peer message'));
+  }
+
+  /** `n` floats to cut a transfer into: reused memory where the transport has it. */
+  acquire(n: number): Float32Array {
+    const b = this.transport.buffer(n * 4);
+    return new Float32Array(b.buffer, b.byteOffset, n);
+  }
+
+  /** A received transfer's values (or an unsent cut) are no longer read: its memory may be reused. */
+  release(a: ArrayBufferView): void {
+    this.transport.release(a);
   }
 
   /** Bind where peers connect; returns the endpoint bound (a port of 0 is resolved). */
@@ -61,7 +78,7 @@ export class Peers {
   send(to: number, body: Omit<Header<'exchange'>, 'v' | 'kind' | 'tensors' | 'session' | 'from'>, tensor: TensorOut): void {
     const frames = encode('exchange', { ...body, session: this.session, from: this.index }, [tensor]);
     for (const f of frames) this.bytes.sent += f.byteLength;
-    this.transport.send(to, frames, () => this.pool.release(tensor.data));
+    this.transport.send(to, frames, () => this.transport.release(tensor.data));
   }
 
   /** The messages received for `key` so far (not removed). */
@@ -88,7 +105,7 @@ export class Peers {
   private accept(frames: Buffer[], from: string): void {
     let msg: Message<'exchange'>;
     for (const f of frames) this.bytes.received += f.byteLength;
-    const drop = (): void => frames.forEach((f) => this.pool.release(f));
+    const drop = (): void => frames.forEach((f) => this.transport.release(f));
     try {
       msg = decode(frames, TOWER_TO_TOWER) as Message<'exchange'>;
     } catch (e) {
@@ -116,8 +133,8 @@ export class Peers {
 }
 
 /**
- * The ZeroMQ links, for towers with CURVE keys: a Router bound at the peer endpoint receives, one Dealer
- * per peer sends. zeromq.js allows one pending send per socket, so sends to a peer chain.
+ * The ZeroMQ links: a Router bound at the peer endpoint receives, one Dealer per peer sends, with CURVE
+ * when the towers have keys. zeromq.js allows one pending send per socket, so sends to a peer chain.
  */
 class ZmqTransport implements PeerTransport {
   private readonly router: Router;
@@ -128,16 +145,25 @@ class ZmqTransport implements PeerTransport {
   constructor(
     private readonly index: number,
     private readonly log: Logger,
-    private readonly keys: PeerKeys,
     private readonly deliver: Delivery,
+    private readonly keys?: PeerKeys,
   ) {
-    this.router = new Router({ linger: 0, receiveHighWaterMark: 0, handover: true, curveServer: true, curveSecretKey: keys.pair.secretKey, zapDomain: ZAP_DOMAIN });
+    this.router = new Router({ linger: 0, receiveHighWaterMark: 0, handover: true, ...(keys ? { curveServer: true, curveSecretKey: keys.pair.secretKey, zapDomain: ZAP_DOMAIN } : {}) });
   }
 
+  /** zeromq.js may still read a sent buffer after its send resolves: nothing is reused here. */
+  buffer(bytes: number): Buffer {
+    return Buffer.allocUnsafeSlow(bytes);
+  }
+
+  release(): void {}
+
   async bind(endpoint: string): Promise<string> {
-    this.zap = new Reply({ linger: 0 });
-    await this.zap.bind(ZAP_ENDPOINT);
-    void this.authenticate(this.zap, this.keys.dir);
+    if (this.keys) {
+      this.zap = new Reply({ linger: 0 });
+      await this.zap.bind(ZAP_ENDPOINT);
+      void this.authenticate(this.zap, this.keys.dir);
+    }
     await this.router.bind(endpoint);
     void this.receive();
     return this.router.lastEndpoint ?? endpoint;
@@ -148,14 +174,15 @@ class ZmqTransport implements PeerTransport {
     this.dealers = endpoints.map((e, s) => {
       // A routing id per session: a peer's new connection must not collide with its last one's, which a
       // Router may not have dropped yet (it would refuse the newcomer, and its transfers would be lost).
-      const d = new Dealer({ routingId: `peer-${this.index}-${session}`, linger: 0, sendHighWaterMark: 0, curveServerKey: readPublicKey(this.keys.dir, `tower-${s}`), curvePublicKey: this.keys.pair.publicKey, curveSecretKey: this.keys.pair.secretKey });
+      const keys = this.keys;
+      const d = new Dealer({ routingId: `peer-${this.index}-${session}`, linger: 0, sendHighWaterMark: 0, ...(keys ? { curveServerKey: readPublicKey(keys.dir, `tower-${s}`), curvePublicKey: keys.pair.publicKey, curveSecretKey: keys.pair.secretKey } : {}) });
       if (s !== this.index) d.connect(e);
       return d;
     });
     this.sending = this.dealers.map(() => Promise.resolve());
   }
 
-  /** zeromq.js may still read a sent buffer after its send resolves: `sent` is never called, nothing is reused. */
+  /** `sent` is never called (see `buffer`). */
   send(to: number, frames: Buffer[]): void {
     const d = this.dealers[to]!;
     this.sending[to] = this.sending[to]!.then(() => d.send(frames)).catch((e: Error) => this.log.warn({ peer: to, reason: e.message }, 'send to peer failed'));

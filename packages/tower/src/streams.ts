@@ -25,36 +25,53 @@ const SCRATCH = 64 << 10;
 const RECONNECT_MS = 100;
 
 /**
- * Receive buffers by size, reused across steps: a step's transfers have the same sizes every time, so
- * after the first step nothing is allocated. Only buffers this pool made are taken back.
+ * Buffers by size, reused across steps: a step's transfers have the same sizes every time, so after the
+ * first step nothing is allocated. Shared memory, so that the peer I/O thread (peer_thread.ts) reads into
+ * them and the tower's main thread uses them in place; each has an id, since a SharedArrayBuffer posted
+ * to another thread arrives there as another object. Only buffers this pool made are taken back.
  */
 export class BufferPool {
-  private readonly free = new Map<number, ArrayBuffer[]>();
-  private readonly ours = new WeakSet<ArrayBuffer>();
+  private readonly free = new Map<number, number[]>();
+  private readonly all: SharedArrayBuffer[] = [];
+  private readonly ids = new WeakMap<ArrayBufferLike, number>();
+  private readonly idle = new Set<number>();
   private held = 0;
 
   constructor(private readonly maxBytes = 1 << 30) {}
 
   acquire(bytes: number): Buffer {
-    const ab = this.free.get(bytes)?.pop();
-    if (ab) {
+    const id = this.free.get(bytes)?.pop();
+    if (id !== undefined) {
+      this.idle.delete(id);
       this.held -= bytes;
-      return Buffer.from(ab);
+      return Buffer.from(this.all[id]!);
     }
-    const b = Buffer.allocUnsafeSlow(bytes);
-    this.ours.add(b.buffer);
-    return b;
+    const sab = new SharedArrayBuffer(bytes);
+    this.ids.set(sab, this.all.length);
+    this.all.push(sab);
+    return Buffer.from(sab);
   }
 
-  /** Give back the memory behind `a` if it is a whole buffer of this pool (else nothing happens). */
+  /** The id of the buffer behind `a`, when `a` is all of one of this pool's buffers. */
+  idOf(a: ArrayBufferView): number | undefined {
+    const id = this.ids.get(a.buffer);
+    return id !== undefined && a.byteOffset === 0 && a.byteLength === this.all[id]!.byteLength ? id : undefined;
+  }
+
+  /** Give back the memory behind `a` if it is all of one of this pool's buffers (else nothing happens). */
   release(a: ArrayBufferView): void {
-    const ab = a.buffer as ArrayBuffer;
-    if (!this.ours.has(ab) || a.byteOffset !== 0 || a.byteLength !== ab.byteLength || this.held + ab.byteLength > this.maxBytes) return;
-    const list = this.free.get(ab.byteLength) ?? [];
-    if (list.includes(ab)) return;
-    list.push(ab);
-    this.free.set(ab.byteLength, list);
-    this.held += ab.byteLength;
+    const id = this.idOf(a);
+    if (id !== undefined) this.releaseId(id);
+  }
+
+  releaseId(id: number): void {
+    const sab = this.all[id];
+    if (!sab || this.idle.has(id) || this.held + sab.byteLength > this.maxBytes) return;
+    const list = this.free.get(sab.byteLength) ?? [];
+    list.push(id);
+    this.free.set(sab.byteLength, list);
+    this.idle.add(id);
+    this.held += sab.byteLength;
   }
 }
 
@@ -70,6 +87,9 @@ export function parseEndpoint(e: string): Endpoint {
 
 /** What the peers layer hands a transport and gets from it. */
 export interface PeerTransport {
+  /** A buffer to cut a transfer into (`release` it, or `sent` does), and where received ones go back. */
+  buffer(bytes: number): Buffer;
+  release(a: ArrayBufferView): void;
   bind(endpoint: string): Promise<string>;
   /** A new session: reach every other tower at its endpoint; connections of earlier sessions are dropped. */
   connect(session: number, endpoints: readonly string[]): void;
@@ -190,6 +210,14 @@ export class StreamTransport implements PeerTransport {
     /** Called with a line for the log when a peer sent something this transport refuses. */
     private readonly rejected: (from: string, reason: string) => void,
   ) {}
+
+  buffer(bytes: number): Buffer {
+    return this.pool.acquire(bytes);
+  }
+
+  release(a: ArrayBufferView): void {
+    this.pool.release(a);
+  }
 
   async bind(endpoint: string): Promise<string> {
     const at = parseEndpoint(endpoint);

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { Dealer } from 'zeromq';
 import { type TensorOut, TowerModel } from './model.js';
 import { Passes } from './passes.js';
-import { Peers } from './peers.js';
+import { type PeerTransportName, Peers } from './peers.js';
 import { WireModel } from './wire.js';
 
 export interface TowerOptions {
@@ -26,6 +26,8 @@ export interface TowerOptions {
   curve?: CurveClient;
   /** Where the other towers reach this one (bound before the first hello; a tcp port of 0 is chosen). */
   peer: string;
+  /** How: plain streams or ZeroMQ (peers.ts). */
+  peerTransport: PeerTransportName;
   /** The address to tell the others when `peer` binds every interface (tcp://0.0.0.0:…). */
   advertise?: (bound: string) => string;
 }
@@ -66,7 +68,7 @@ export class Tower {
 
   constructor(private readonly opts: TowerOptions) {
     this.socket = new Dealer({ routingId: `tower-${opts.index}`, linger: 0, sendHighWaterMark: 0, receiveHighWaterMark: 0, ...curveClientOptions(opts.curve) });
-    this.peers = new Peers(opts.index, opts.log, opts.curve ? { pair: opts.curve.pair, dir: opts.curve.dir } : undefined);
+    this.peers = new Peers(opts.index, opts.log, opts.peerTransport, opts.curve ? { pair: opts.curve.pair, dir: opts.curve.dir } : undefined);
   }
 
   /**
