@@ -131,6 +131,13 @@ describe('a tower started by hand', () => {
     t.child.kill('SIGTERM');
     expect(await t.exited).toBe(143);
   });
+
+  it('with keys, refuses the unencrypted stream peer links, saying why', async () => {
+    const { keys } = await makeKeys();
+    const t = start(process.execPath, [towerMain, '--connect', 'tcp://127.0.0.1:1', '--index', '0', '--keys', keys, '--peer-transport', 'stream', '--heartbeat-ms', '0']);
+    expect(await t.exited).toBe(1);
+    expect(t.stderr()).toMatch(/^tower: --peer-transport stream carries no encryption: with --keys the towers exchange over ZeroMQ CURVE/m);
+  });
 });
 
 describe('--listen refuses what it cannot do safely', () => {

@@ -15,9 +15,8 @@ import type { TensorOut } from './model.js';
 import { ThreadedTransport } from './peer_thread.js';
 import type { Delivery, PeerTransport } from './streams.js';
 
-/** `stream` moves a GPU's exchange ~2× faster; on wasm towers it measured slower (see docs/benchmarks.md). */
-export const PEER_TRANSPORTS = ['stream', 'zmq'] as const;
-export type PeerTransportName = (typeof PEER_TRANSPORTS)[number];
+/** `stream` moves the wire-only exchange ~2.5× faster; on wasm towers it measured slower (docs/benchmarks.md). */
+export type PeerTransportName = 'stream' | 'zmq';
 
 export interface PeerKeys {
   pair: KeyPair;
