@@ -179,8 +179,9 @@ describe('fuzzing the wire', () => {
           // a frame count or header length out of bounds: the stream cannot be read on, so the tower drops
           // the link and connects again
           const bad = Buffer.alloc(12);
-          if (n % 60 === 0) bad.writeUInt32LE([0, 9, 0xffffffff][n % 3]!, 0);
-          else (bad.writeUInt32LE(2, 0), bad.writeUInt32LE([0, 2 << 20][n % 2]!, 4));
+          const k = (n / 30) % 6; // frame count 0, 9 or 2³²−1; header length 0 or 2 MiB; a body of 4 GiB
+          if (k < 3) bad.writeUInt32LE([0, 9, 0xffffffff][k]!, 0);
+          else (bad.writeUInt32LE(2, 0), bad.writeUInt32LE([0, 2 << 20, 100][k - 3]!, 4), bad.writeUInt32LE(k === 5 ? 0xffffffff : 0, 8));
           link.socket.write(bad);
           streamBreaks++;
           await until(() => links.length === streamBreaks + 1 && links[streamBreaks]!.hello.length >= 12);
