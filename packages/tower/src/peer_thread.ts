@@ -7,7 +7,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { BufferPool, type Delivery, type PeerTransport } from './streams.js';
+import { BufferPool, type Delivery, type PeerTransport, whole } from './streams.js';
 
 /** A frame between the threads: small ones copied, tensor bodies as shared memory (with their pool id when received). */
 export type WireFrame = Uint8Array | SharedArrayBuffer | { sab: SharedArrayBuffer; id: number };
@@ -55,7 +55,7 @@ export class ThreadedTransport implements PeerTransport {
 
   release(a: ArrayBufferView): void {
     const id = this.received.get(a.buffer);
-    if (id !== undefined && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength) {
+    if (id !== undefined && whole(a)) {
       this.received.delete(a.buffer);
       this.post({ op: 'release', id });
       return;

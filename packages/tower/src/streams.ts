@@ -56,7 +56,7 @@ export class BufferPool {
   /** The id of the buffer behind `a`, when `a` is all of one of this pool's buffers. */
   idOf(a: ArrayBufferView): number | undefined {
     const id = this.ids.get(a.buffer);
-    return id !== undefined && a.byteOffset === 0 && a.byteLength === this.all[id]!.byteLength ? id : undefined;
+    return id !== undefined && whole(a) ? id : undefined;
   }
 
   /** Give back the memory behind `a` if it is all of one of this pool's buffers (else nothing happens). */
@@ -75,6 +75,9 @@ export class BufferPool {
     this.held += sab.byteLength;
   }
 }
+
+/** Whether `a` views all of its memory (only such views go back to a pool). */
+export const whole = (a: ArrayBufferView): boolean => a.byteOffset === 0 && a.byteLength === a.buffer.byteLength;
 
 export type Endpoint = { path: string } | { host: string; port: number };
 
