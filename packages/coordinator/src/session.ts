@@ -357,8 +357,7 @@ export class Session {
       this.check(replies, p);
       this.record(replies);
       const t0 = performance.now();
-      const z = this.logitsOf(replies.map((r) => r.tensors[0]!), p.size);
-      logits.set(z, p.offset * net.classes);
+      const z = this.logitsOf(replies.map((r) => r.tensors[0]!), p.size, logits.subarray(p.offset * net.classes, (p.offset + p.size) * net.classes));
       if (labels) {
         const r = softmaxCrossEntropy(z, labels.subarray(p.offset, p.offset + p.size), net.classes, batch);
         loss += r.loss * p.size;
@@ -400,13 +399,13 @@ export class Session {
     }
   }
 
-  /** The logits [n, classes] from the towers' outputs of the last layer. */
-  private logitsOf(outs: Float32Array[], n: number): Float32Array {
+  /** The logits [n, classes] from the towers' outputs of the last layer, written into `into`. */
+  private logitsOf(outs: Float32Array[], n: number, into: Float32Array): Float32Array {
     const last = this.plan.layers[this.plan.layers.length - 1]!;
     const classes = this.plan.net.classes;
-    if (last.output === 'partial') return sumPieces(outs.map((data) => ({ lo: 0, hi: classes, data })), n, 0, classes);
-    if (last.output === 'replicated') return outs[0]!;
-    return concatLastAxis(outs, n);
+    const z = last.output === 'partial' ? sumPieces(outs.map((data) => ({ lo: 0, hi: classes, data })), n, 0, classes, into) : last.output === 'replicated' ? outs[0]! : concatLastAxis(outs, n);
+    if (z !== into) into.set(z);
+    return into;
   }
 
   /** Each tower's share of ∂loss/∂logits. */

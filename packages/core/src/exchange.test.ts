@@ -32,6 +32,17 @@ describe('exchange arithmetic', () => {
     expect([...full]).toEqual([9, 0, 0, 0, 9, 2, 3, 4, 9, 6, 7, 8]);
     expect(() => placeSlice(full, [3, 4], 1, 0, 2, Float32Array.from([1]))).toThrow(/needs 6 values/);
   });
+  it('sums into a given array, whatever it held before', () => {
+    const a = { lo: 0, hi: 3, data: Float32Array.from([1, 2, 3, 4, 5, 6]) };
+    const b = { lo: 0, hi: 3, data: Float32Array.from([10, 20, 30, 40, 50, 60]) };
+    const into = new Float32Array(4).fill(99);
+    expect(sumPieces([a, b], 2, 1, 3, into)).toBe(into);
+    expect([...into]).toEqual([22, 33, 55, 66]);
+    const whole = new Float32Array(6).fill(99);
+    sumPieces([a, b], 2, 0, 3, whole);
+    expect([...whole]).toEqual([11, 22, 33, 44, 55, 66]);
+    expect(() => sumPieces([a, b], 2, 0, 3, new Float32Array(5))).toThrow(/a sum of 2×3 into 5 values/);
+  });
   it('refuses a part of the wrong size', () => {
     const bad = { lo: 0, hi: 2, data: Float32Array.from([1, 2, 3]) };
     expect(() => sumPieces([bad, bad], 2, 0, 2)).toThrow(/expected 4/);

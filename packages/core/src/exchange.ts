@@ -83,33 +83,46 @@ export interface Piece {
 
 /**
  * The sum of `pieces` over columns [lo, hi) of an array with `rows` rows (batch × positions), zeros where
- * none falls, added in the order given (tower order: the same sum on every run). A single piece that is
- * exactly [lo, hi) is returned as it is.
+ * none falls, added in the order given (tower order: the same sum on every run), into `out` if given. A
+ * single piece that is exactly [lo, hi) is returned as it is.
  */
-export function sumPieces(pieces: readonly Piece[], rows: number, lo: number, hi: number): Float32Array {
+export function sumPieces(pieces: readonly Piece[], rows: number, lo: number, hi: number, out?: Float32Array): Float32Array {
   const width = hi - lo;
   if (pieces.length === 1 && pieces[0]!.lo === lo && pieces[0]!.hi === hi) return pieces[0]!.data;
-  const out = new Float32Array(rows * width);
+  const sum = out ?? new Float32Array(rows * width);
+  if (sum.length !== rows * width) throw new Error(`a sum of ${rows}×${width} into ${sum.length} values`);
+  let first = true;
   for (const p of pieces) {
     const w = p.hi - p.lo;
     if (p.data.length !== rows * w) throw new Error(`columns [${p.lo}, ${p.hi}) hold ${p.data.length} values, expected ${rows * w}`);
     const a = Math.max(lo, p.lo);
     const b = Math.min(hi, p.hi);
     if (a >= b) continue;
-    if (w === width && a === lo) {
-      for (let i = 0; i < out.length; i++) out[i]! += p.data[i]!;
-      continue;
+    // 0 + x is x exactly, so the first whole piece is copied rather than added
+    if (w === width && a === lo) first ? sum.set(p.data) : addInto(sum, p.data);
+    else {
+      if (first) sum.fill(0);
+      addRows(sum, width, a - lo, p.data, w, a - p.lo, b - a, rows);
     }
-    const n = b - a;
-    const o0 = a - lo;
-    const d0 = a - p.lo;
-    for (let r = 0; r < rows; r++) {
-      const o = r * width + o0;
-      const d = r * w + d0;
-      for (let c = 0; c < n; c++) out[o + c]! += p.data[d + c]!;
-    }
+    first = false;
   }
-  return out;
+  if (first) sum.fill(0);
+  return sum;
+}
+
+// The loops live in small functions of their own, where the engine keeps both arrays in registers (in
+// sumPieces' body the sum ran 3–4× slower).
+function addInto(sum: Float32Array, x: Float32Array): void {
+  const n = sum.length;
+  for (let i = 0; i < n; i++) sum[i]! += x[i]!;
+}
+
+function addRows(sum: Float32Array, width: number, o0: number, x: Float32Array, w: number, d0: number, n: number, rows: number): void {
+  for (let r = 0; r < rows; r++) {
+    const o = r * width + o0;
+    const d = r * w + d0;
+    for (let c = 0; c < n; c++) sum[o + c]! += x[d + c]!;
+  }
 }
 
 /** Columns [lo, hi) of a [rows, width] array (the array itself when that is all of it); `alloc` makes the result (a reused buffer, say). */

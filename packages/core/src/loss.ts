@@ -9,8 +9,6 @@ export interface LossResult {
   correct: number;
   /** ∂loss/∂logits, [batch, classes], already divided by `normalizer`. */
   dlogits: Float32Array;
-  /** Softmax probabilities, [batch, classes]. */
-  probs: Float32Array;
 }
 
 /**
@@ -20,7 +18,6 @@ export interface LossResult {
 export function softmaxCrossEntropy(logits: Float32Array, labels: ArrayLike<number>, classes: number, normalizer = labels.length): LossResult {
   const batch = labels.length;
   if (logits.length !== batch * classes) throw new Error(`softmaxCrossEntropy: ${logits.length} logits for ${batch}×${classes}`);
-  const probs = new Float32Array(logits.length);
   const dlogits = new Float32Array(logits.length);
   const e = new Float64Array(classes);
   let loss = 0;
@@ -43,11 +40,7 @@ export function softmaxCrossEntropy(logits: Float32Array, labels: ArrayLike<numb
     if (!(label >= 0 && label < classes)) throw new Error(`softmaxCrossEntropy: label ${label} of sample ${b} is outside 0..${classes - 1}`);
     loss += Math.log(sum) - (logits[o + label]! - max);
     if (arg === label) correct++;
-    for (let k = 0; k < classes; k++) {
-      const p = e[k]! / sum;
-      probs[o + k] = p;
-      dlogits[o + k] = (p - (k === label ? 1 : 0)) / normalizer;
-    }
+    for (let k = 0; k < classes; k++) dlogits[o + k] = (e[k]! / sum - (k === label ? 1 : 0)) / normalizer;
   }
-  return { loss: loss / batch, correct, dlogits, probs };
+  return { loss: loss / batch, correct, dlogits };
 }
