@@ -125,12 +125,12 @@ function addRows(sum: Float32Array, width: number, o0: number, x: Float32Array, 
   }
 }
 
-/** Columns [lo, hi) of a [rows, width] array (the array itself when that is all of it); `alloc` makes the result (a reused buffer, say). */
-export function sliceLastAxis(a: Float32Array, rows: number, lo: number, hi: number, alloc: (n: number) => Float32Array = (n) => new Float32Array(n)): Float32Array {
+/** Columns [lo, hi) of a [rows, width] array (the array itself when that is all of it). */
+export function sliceLastAxis(a: Float32Array, rows: number, lo: number, hi: number): Float32Array {
   const width = a.length / rows;
   if (lo === 0 && hi === width) return a;
   const w = hi - lo;
-  const out = alloc(rows * w);
+  const out = new Float32Array(rows * w);
   for (let r = 0; r < rows; r++) out.set(a.subarray(r * width + lo, r * width + hi), r * w);
   return out;
 }

@@ -24,8 +24,8 @@ const transposeOf = (a: tf.Tensor, b: tf.Tensor): void => expect(Array.from(tf.t
 function train(model: TowerModel, steps: number, lr: number, first = 0, batch = 4): void {
   const image = { data: new Float32Array(batch * 12 * 12 * 3).map((_, i) => Math.sin(i * 0.37 + first)), shape: [batch, 12, 12, 3] };
   for (let step = first; step < first + steps; step++) {
-    const y = model.forward(0, image, { training: true, seed: 1, step, sampleOffset: 0 });
-    model.backward(0, [{ lo: 0, hi: y.shape.at(-1)!, data: new Float32Array(y.data.length).map((_, i) => 0.1 * Math.cos(i + step)) }]);
+    const [y] = model.forward(0, image, { training: true, seed: 1, step, sampleOffset: 0 });
+    model.backward(0, [{ lo: 0, hi: y!.shape.at(-1)!, data: new Float32Array(y!.data.length).map((_, i) => 0.1 * Math.cos(i + step)) }]);
     model.update(lr, step);
   }
 }
@@ -40,10 +40,10 @@ describe('TowerModel', () => {
     const image = { data: new Float32Array(batch * 12 * 12 * 3).map((_, i) => Math.sin(i)), shape: [batch, 12, 12, 3] };
     const counts: number[] = [];
     for (let step = 0; step < 3; step++) {
-      const y = model.forward(0, image, { training: true, seed: 1, step, sampleOffset: 0 });
-      expect(y.shape).toEqual([batch, 8]);
-      const dx = model.backward(0, [{ lo: 0, hi: 8, data: new Float32Array(y.data.length).fill(0.1) }]);
-      expect(dx).toBeUndefined(); // the image gets no gradient
+      const [y] = model.forward(0, image, { training: true, seed: 1, step, sampleOffset: 0 });
+      expect(y!.shape).toEqual([batch, 8]);
+      const dx = model.backward(0, [{ lo: 0, hi: 8, data: new Float32Array(y!.data.length).fill(0.1) }]);
+      expect(dx).toEqual([]); // the image gets no gradient
       model.update(0.01, step);
       model.forward(0, image, { training: false, seed: 1, step, sampleOffset: 0 });
       counts.push(tf.memory().numTensors);

@@ -9,9 +9,11 @@ import {
   adamStep,
   type Config,
   initSlice,
+  type Direction,
   type LayerOp,
   layerOp,
   optimizerSlots,
+  outgoing,
   type ParamMeta,
   paramSlices,
   type Piece,
@@ -113,9 +115,10 @@ export class TowerModel implements SegmentModel {
 
   /**
    * Run segment `k` forward on micro-batch `part` (n samples). `input`: for segment 0 the image batch; for
-   * k > 0 the other towers' transfers of the segment's first layer (exchange.ts), in tower order.
+   * k > 0 the other towers' transfers of the segment's first layer (exchange.ts), in tower order. Returns
+   * what this tower sends: its transfers of the next segment's exchange, or the last segment's output.
    */
-  forward(k: number, input: TensorOut | Piece[], ctx: StepContext, part = 0, _n?: number): TensorOut {
+  forward(k: number, input: TensorOut | Piece[], ctx: StepContext, part = 0, _n?: number): TensorOut[] {
     const seg = this.plan.segments[k]!;
     const y = tf.tidy(() => {
       let x = this.assemble(seg.first, input, k, part);
@@ -132,22 +135,44 @@ export class TowerModel implements SegmentModel {
       }
       return x;
     });
-    const out = toOut(y);
     if (k + 1 < this.plan.segments.length) {
+      const out = this.cuts(y, this.plan.segments[k + 1]!.first, 'forward', this.plan.layers[seg.end - 1]!.towers[this.tower]!.out.lo);
       // The next segment reads this output too: keep it here rather than have it sent back.
       this.release(this.ownOutput.get(`${k}:${part}`));
       this.ownOutput.set(`${k}:${part}`, y);
-    } else if (!this.isSaved(y)) y.dispose(); // (a relu or pool at the end of a segment saves its y)
-    return out;
+      return out;
+    }
+    const out = toOut(y);
+    if (!this.isSaved(y)) y.dispose(); // (a relu or pool at the end of a segment saves its y)
+    return [out];
+  }
+
+  /**
+   * This tower's transfers of `y` (whose columns start at `lo`) in layer i's exchange, in `outgoing` order:
+   * cut on the backend, so only what is sent is read back (half of conv3's input gradient in the paper
+   * net) and nothing is cut row by row on the CPU.
+   */
+  private cuts(y: tf.Tensor, i: number, dir: Direction, lo: number): TensorOut[] {
+    const ex = this.plan.layers[i]!.exchange;
+    if (!ex) return [];
+    const width = y.shape[y.rank - 1]!;
+    let whole: TensorOut | undefined;
+    return outgoing(ex, dir, this.tower).map((t) => {
+      if (t.lo - lo === 0 && t.hi - lo === width) return (whole ??= toOut(y));
+      const cut = tf.slice(y, y.shape.map((_, d) => (d === y.rank - 1 ? t.lo - lo : 0)), y.shape.map((n, d) => (d === y.rank - 1 ? t.hi - t.lo : n)));
+      const out = toOut(cut);
+      cut.dispose();
+      return out;
+    });
   }
 
   /**
    * Run segment `k` backward. `dy`: the other towers' gradients of this tower's output columns (or the
    * coordinator's ∂loss/∂logits), summed here in the order given, with the part this tower kept itself.
-   * Returns the gradient of the segment's input over the columns it read (none for segment 0); the part
+   * Returns this tower's transfers of the gradient of the segment's input (none for segment 0); the part
    * of it in this tower's own columns stays here for segment k−1.
    */
-  backward(k: number, dy: Piece[], part = 0, n?: number): TensorOut | undefined {
+  backward(k: number, dy: Piece[], part = 0, n?: number): TensorOut[] {
     const seg = this.plan.segments[k]!;
     const last = this.plan.layers[seg.end - 1]!;
     const held = last.towers[this.tower]!.out;
@@ -185,8 +210,8 @@ export class TowerModel implements SegmentModel {
     own?.value.dispose();
     kept.forEach((t) => done.delete(t));
     done.forEach((t) => t.dispose());
-    if (!dx) return undefined;
-    const out = toOut(dx);
+    if (!dx) return [];
+    const out = this.cuts(dx, seg.first, 'backward', this.plan.layers[seg.first]!.towers[this.tower]!.in.lo);
     dx.dispose();
     return out;
   }

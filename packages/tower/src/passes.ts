@@ -6,14 +6,16 @@
  * coordinator's ∂loss/∂logits. Per segment, micro-batches run in order (forward and backward), so the
  * gradients add up in the same order on every run.
  */
-import { type Header, incoming, type Kind, outgoing, type Piece, type Plan, product, type StepContext, sliceLastAxis } from '@alexnet/core';
+import { type Header, incoming, type Kind, outgoing, type Piece, type Plan, type StepContext } from '@alexnet/core';
 import type { TensorOut } from './model.js';
 import { exchangeKey, type Peers } from './peers.js';
 
 /** What the pipeline needs of a model: the real one (model.ts) or the wire-only one (wire.ts). */
 export interface SegmentModel {
-  forward(k: number, input: TensorOut | Piece[], ctx: StepContext, part: number, n: number): TensorOut;
-  backward(k: number, dy: Piece[], part: number, n: number): TensorOut | undefined;
+  /** Segment k forward: this tower's transfers of the next exchange (in `outgoing` order), or the last segment's output. */
+  forward(k: number, input: TensorOut | Piece[], ctx: StepContext, part: number, n: number): TensorOut[];
+  /** Segment k backward: this tower's transfers of the gradient of the segment's input (none for segment 0). */
+  backward(k: number, dy: Piece[], part: number, n: number): TensorOut[];
   /** Per-layer ms of the ops run since the last call, when profiling (else empty). */
   takeTimes(): { forward: number[]; backward: number[] };
 }
@@ -146,18 +148,16 @@ export class Passes {
     const seg = this.plan.segments[k]!;
     const ctx: StepContext = { training: h.training, seed: this.seed, step: h.step, sampleOffset: h.sampleOffset };
     const input = k === 0 ? s.ready! : this.received(s, 'forward', seg.first);
-    const y = this.model.forward(k, input, ctx, h.part, h.size);
+    const out = this.model.forward(k, input, ctx, h.part, h.size);
     s.fwd = k + 1;
     if (k === 0) s.ready = undefined;
     this.done(h.pass, 'f', k);
-    const last = this.plan.layers[seg.end - 1]!;
     if (k + 1 < this.plan.segments.length) {
-      const next = this.plan.segments[k + 1]!.first;
-      this.send(h, 'forward', next, y, last.towers[this.tower]!.out.lo);
+      this.send(h, 'forward', this.plan.segments[k + 1]!.first, out);
       return;
     }
     const times = this.model.takeTimes();
-    this.reply('activation', { pass: h.pass, part: h.part, ms: this.takeBusy(), ...layerTimes(times) }, [y]);
+    this.reply('activation', { pass: h.pass, part: h.part, ms: this.takeBusy(), ...layerTimes(times) }, out);
     if (!h.training) this.finish(s);
   }
 
@@ -167,11 +167,11 @@ export class Passes {
     const seg = segments[k]!;
     const held = this.plan.layers[seg.end - 1]!.towers[this.tower]!.out;
     const pieces = k === segments.length - 1 ? [{ lo: held.lo, hi: held.hi, data: s.dy!.data }] : this.received(s, 'backward', segments[k + 1]!.first);
-    const dx = this.model.backward(k, pieces, h.part, h.size);
+    const out = this.model.backward(k, pieces, h.part, h.size);
     s.bwd = k - 1;
     this.done(h.pass, 'b', k);
-    if (k > 0 && dx) {
-      this.send(h, 'backward', seg.first, dx, this.plan.layers[seg.first]!.towers[this.tower]!.in.lo);
+    if (k > 0) {
+      this.send(h, 'backward', seg.first, out);
       return;
     }
     this.finish(s);
@@ -196,16 +196,12 @@ export class Passes {
     s.received = [];
   }
 
-  /** Layer i's exchange in `dir`: this tower's transfers, cut from `x`, whose columns start at `lo`. */
-  private send(h: Header<'forward'>, dir: 'forward' | 'backward', i: number, x: TensorOut, lo: number): void {
+  /** Layer i's exchange in `dir`: this tower's transfers, as the model cut them (in `outgoing` order). */
+  private send(h: Header<'forward'>, dir: 'forward' | 'backward', i: number, cuts: TensorOut[]): void {
     const ex = this.plan.layers[i]!.exchange;
-    if (!ex) return;
-    const lead = x.shape.slice(0, -1);
-    const rows = product(lead);
-    for (const t of outgoing(ex, dir, this.tower)) {
-      const data = sliceLastAxis(x.data, rows, t.lo - lo, t.hi - lo, (n) => this.peers.acquire(n));
-      this.peers.send(t.to, { pass: h.pass, part: h.part, layer: i, dir, lo: t.lo, hi: t.hi }, { data, shape: [...lead, t.hi - t.lo] });
-    }
+    const transfers = ex ? outgoing(ex, dir, this.tower) : [];
+    if (cuts.length !== transfers.length) throw new Error(`layer ${i} ${dir}: the model cut ${cuts.length} transfers, the plan has ${transfers.length}`);
+    transfers.forEach((t, j) => this.peers.send(t.to, { pass: h.pass, part: h.part, layer: i, dir, lo: t.lo, hi: t.hi }, cuts[j]!));
   }
 
   /** A new pass: whatever an earlier one left (it stopped half way) is dropped. */

@@ -49,18 +49,11 @@ export class ThreadedTransport implements PeerTransport {
     this.worker.on('error', (e) => log.error({ err: e }, 'peer thread failed'));
   }
 
-  buffer(bytes: number): Buffer {
-    return this.sendPool.acquire(bytes);
-  }
-
   release(a: ArrayBufferView): void {
     const id = this.received.get(a.buffer);
-    if (id !== undefined && whole(a)) {
-      this.received.delete(a.buffer);
-      this.post({ op: 'release', id });
-      return;
-    }
-    this.sendPool.release(a);
+    if (id === undefined || !whole(a)) return;
+    this.received.delete(a.buffer);
+    this.post({ op: 'release', id });
   }
 
   async bind(endpoint: string): Promise<string> {
@@ -80,7 +73,6 @@ export class ThreadedTransport implements PeerTransport {
     const copies: Buffer[] = [];
     const wire = frames.map((f, i) => {
       if (i === 0) return new Uint8Array(f); // the header: small, copied with the message
-      if (this.sendPool.idOf(f) !== undefined) return f.buffer as SharedArrayBuffer;
       const copy = this.sendPool.acquire(f.byteLength);
       f.copy(copy);
       copies.push(copy);

@@ -49,13 +49,7 @@ export class Peers {
     this.transport = kind === 'zmq' ? new ZmqTransport(index, log, deliver, keys) : new ThreadedTransport(index, log, deliver, (from, reason) => this.log.warn({ peer: from, reason }, 'rejected peer message'));
   }
 
-  /** `n` floats to cut a transfer into: reused memory where the transport has it. */
-  acquire(n: number): Float32Array {
-    const b = this.transport.buffer(n * 4);
-    return new Float32Array(b.buffer, b.byteOffset, n);
-  }
-
-  /** A received transfer's values (or an unsent cut) are no longer read: its memory may be reused. */
+  /** A received transfer's values are no longer read: its memory may be reused. */
   release(a: ArrayBufferView): void {
     this.transport.release(a);
   }
@@ -73,11 +67,11 @@ export class Peers {
     this.transport.connect(session, endpoints);
   }
 
-  /** Send tower `to` one transfer; a pooled `tensor` goes back to the pool once it has been sent. */
+  /** Send tower `to` one transfer (its values must not change until the transport has sent them). */
   send(to: number, body: Omit<Header<'exchange'>, 'v' | 'kind' | 'tensors' | 'session' | 'from'>, tensor: TensorOut): void {
     const frames = encode('exchange', { ...body, session: this.session, from: this.index }, [tensor]);
     for (const f of frames) this.bytes.sent += f.byteLength;
-    this.transport.send(to, frames, () => this.transport.release(tensor.data));
+    this.transport.send(to, frames, () => {});
   }
 
   /** The messages received for `key` so far (not removed). */
@@ -148,11 +142,6 @@ class ZmqTransport implements PeerTransport {
     private readonly keys?: PeerKeys,
   ) {
     this.router = new Router({ linger: 0, receiveHighWaterMark: 0, handover: true, ...(keys ? { curveServer: true, curveSecretKey: keys.pair.secretKey, zapDomain: ZAP_DOMAIN } : {}) });
-  }
-
-  /** zeromq.js may still read a sent buffer after its send resolves: nothing is reused here. */
-  buffer(bytes: number): Buffer {
-    return Buffer.allocUnsafeSlow(bytes);
   }
 
   release(): void {}

@@ -91,8 +91,7 @@ export function parseEndpoint(e: string): Endpoint {
 
 /** What the peers layer hands a transport and gets from it. */
 export interface PeerTransport {
-  /** A buffer to cut a transfer into (`release` it, or `sent` does), and where received ones go back. */
-  buffer(bytes: number): Buffer;
+  /** A received body is no longer read: its buffer may be reused. */
   release(a: ArrayBufferView): void;
   bind(endpoint: string): Promise<string>;
   /** A new session: reach every other tower at its endpoint; connections of earlier sessions are dropped. */
@@ -214,10 +213,6 @@ export class StreamTransport implements PeerTransport {
     /** Called with a line for the log when a peer sent something this transport refuses. */
     private readonly rejected: (from: string, reason: string) => void,
   ) {}
-
-  buffer(bytes: number): Buffer {
-    return this.pool.acquire(bytes);
-  }
 
   release(a: ArrayBufferView): void {
     this.pool.release(a);

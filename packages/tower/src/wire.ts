@@ -4,13 +4,13 @@
  * coordinator and the scheduling are measured alone. Values are zeros from reused buffers (no allocation
  * per message), and nothing is trained.
  */
-import { type Piece, type Plan, product } from '@alexnet/core';
+import { type Direction, outgoing, type Piece, type Plan, product } from '@alexnet/core';
 import type { TensorOut } from './model.js';
 import type { SegmentModel } from './passes.js';
 
 export class WireModel implements SegmentModel {
   readonly paramCount = 0;
-  private readonly zeros = new Map<number, Float32Array>();
+  private readonly buffers = new Map<number, Float32Array>();
 
   constructor(
     readonly plan: Plan,
@@ -18,8 +18,8 @@ export class WireModel implements SegmentModel {
   ) {}
 
   private buffer(n: number): Float32Array {
-    let z = this.zeros.get(n);
-    if (!z) this.zeros.set(n, (z = new Float32Array(n)));
+    let z = this.buffers.get(n);
+    if (!z) this.buffers.set(n, (z = new Float32Array(n)));
     return z;
   }
 
@@ -27,19 +27,29 @@ export class WireModel implements SegmentModel {
     return { forward: [], backward: [] };
   }
 
-  forward(k: number, _input: TensorOut | Piece[], _ctx: unknown, _part: number, n: number): TensorOut {
-    const last = this.plan.layers[this.plan.segments[k]!.end - 1]!;
+  /** The next exchange's transfers, or the last segment's output, as the real model returns them. */
+  forward(k: number, _input: TensorOut | Piece[], _ctx: unknown, _part: number, n: number): TensorOut[] {
+    const segments = this.plan.segments;
+    const last = this.plan.layers[segments[k]!.end - 1]!;
+    const lead = [n, ...last.layer.outShape.slice(0, -1)];
+    if (k + 1 < segments.length) return this.transfers(segments[k + 1]!.first, 'forward', lead);
     const out = last.towers[this.tower]!.out;
-    const shape = [n, ...last.layer.outShape.slice(0, -1), out.hi - out.lo];
-    return { data: this.buffer(product(shape)), shape };
+    return [this.zeros([...lead, out.hi - out.lo])];
   }
 
-  /** The gradient of the columns segment k's first layer reads (none for segment 0), as the real model returns it. */
-  backward(k: number, _dy: Piece[], _part: number, n: number): TensorOut | undefined {
-    if (k === 0) return undefined;
-    const planned = this.plan.layers[this.plan.segments[k]!.first]!;
-    const need = planned.towers[this.tower]!.in;
-    const shape = [n, ...planned.layer.inShape.slice(0, -1), need.hi - need.lo];
+  /** The transfers of the gradient of segment k's input (none for segment 0), as the real model returns them. */
+  backward(k: number, _dy: Piece[], _part: number, n: number): TensorOut[] {
+    if (k === 0) return [];
+    const first = this.plan.segments[k]!.first;
+    return this.transfers(first, 'backward', [n, ...this.plan.layers[first]!.layer.inShape.slice(0, -1)]);
+  }
+
+  private transfers(i: number, dir: Direction, lead: number[]): TensorOut[] {
+    const ex = this.plan.layers[i]!.exchange;
+    return ex ? outgoing(ex, dir, this.tower).map((t) => this.zeros([...lead, t.hi - t.lo])) : [];
+  }
+
+  private zeros(shape: number[]): TensorOut {
     return { data: this.buffer(product(shape)), shape };
   }
 
@@ -54,6 +64,6 @@ export class WireModel implements SegmentModel {
   }
 
   dispose(): void {
-    this.zeros.clear();
+    this.buffers.clear();
   }
 }
