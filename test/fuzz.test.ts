@@ -5,7 +5,7 @@
  * still initialises and the coordinator's run still finishes.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { COORDINATOR_TO_TOWER, encode, loadConfig, mulberry32, PROTOCOL_VERSION } from '@alexnet/core';
 import { describe, expect, it } from 'vitest';
+import { sharedMemory } from '@alexnet/tower/shared_file';
 import { Dealer, Router } from 'zeromq';
 import { childrenOf, cli, fixture, root } from './helpers.js';
 
@@ -142,7 +143,7 @@ describe('fuzzing the wire', () => {
     }
   });
 
-  it(`a live tower's stream peer links survive ${FRAMES} random and mutated messages, logging each rejection, then train`, async () => {
+  it.each(['stream', 'shm'])(`a live tower's %s peer links survive ${FRAMES} random and mutated messages, logging each rejection, then train`, async (kind) => {
     const dir = mkdtempSync(join(tmpdir(), 'alexnet-fuzz-peer-'));
     const endpoint = `ipc://${join(dir, 'towers.sock')}`;
     const peer = join(dir, 'peer-0.sock');
@@ -158,7 +159,7 @@ describe('fuzzing the wire', () => {
       links.push(link);
     });
     await new Promise<void>((r) => server.listen(fake, r));
-    const t = towerAt(router, endpoint, ['--peer', `ipc://${peer}`, '--peer-transport', 'stream']);
+    const t = towerAt(router, endpoint, ['--peer', `ipc://${peer}`, '--peer-transport', kind]);
     const next = t.next;
     const rejected = (): number => t.stderr.split('\n').filter((l) => l.includes('rejected peer message')).length;
     const strangers: net.Socket[] = [];
@@ -167,9 +168,10 @@ describe('fuzzing the wire', () => {
       const config = loadConfig(fixture('tiny.yaml'));
       await router.send([Buffer.from('tower-0'), ...encode('init', { tower: 0, towers: 2, config, session: 7, peers: [`ipc://${peer}`, `ipc://${fake}`] }, [])]);
       expect((await next()).kind).toBe('ready');
-      await until(() => links.length === 1 && links[0]!.hello.length >= 12);
+      await until(() => links.length === 1 && links[0]!.hello.length >= 16);
       const hello = links[0]!.hello;
-      expect([hello.subarray(0, 4).toString(), hello.readUInt32LE(4), hello.readUInt32LE(8)]).toEqual(['AXP1', 7, 0]);
+      // magic, session, tower, and whether it reads bodies from shared files
+      expect([hello.subarray(0, 4).toString(), hello.readUInt32LE(4), hello.readUInt32LE(8), hello.readUInt32LE(12)]).toEqual(['AXP2', 7, 0, sharedMemory() ? 1 : 0]);
       const rand = mulberry32(11);
       const exchange = { v: PROTOCOL_VERSION, kind: 'exchange', tensors: [{ shape: [2, 3], dtype: 'float32' }], session: 7, pass: 0, part: 0, layer: 1, dir: 'forward', from: 1, lo: 0, hi: 3 };
       let streamBreaks = 0;
@@ -184,7 +186,7 @@ describe('fuzzing the wire', () => {
           else (bad.writeUInt32LE(2, 0), bad.writeUInt32LE([0, 2 << 20, 100][k - 3]!, 4), bad.writeUInt32LE(k === 5 ? 0xffffffff : 0, 8));
           link.socket.write(bad);
           streamBreaks++;
-          await until(() => links.length === streamBreaks + 1 && links[streamBreaks]!.hello.length >= 12);
+          await until(() => links.length === streamBreaks + 1 && links[streamBreaks]!.hello.length >= 16);
           continue;
         }
         // well framed: the coordinator's fuzz, exchange headers with one thing wrong, an exchange from a tower that is not there
@@ -196,7 +198,7 @@ describe('fuzzing the wire', () => {
         const s = net.connect(peer);
         s.on('error', () => {});
         strangers.push(s);
-        s.write(n % 2 ? Buffer.concat([Buffer.from('AXP1'), Buffer.alloc(8, 1), Buffer.alloc(4, 2)]) : Buffer.from(Array.from({ length: 12 }, () => Math.floor(rand() * 256))));
+        s.write(n % 2 ? Buffer.concat([Buffer.from('AXP2'), Buffer.alloc(12, 0), Buffer.alloc(4, 2)]) : Buffer.from(Array.from({ length: 16 }, () => Math.floor(rand() * 256))));
       }
       await until(() => rejected() === FRAMES + 10);
       expect(t.exited).toBeUndefined();
@@ -209,6 +211,90 @@ describe('fuzzing the wire', () => {
       expect((await next()).kind).toBe('activation');
     } finally {
       for (const s of [...strangers, ...links.map((l) => l.socket)]) s.destroy();
+      server.close();
+      t.proc.kill('SIGKILL');
+      router.close();
+    }
+  });
+
+  it.skipIf(!sharedMemory())("a live tower's shm links refuse files not made for it, read bodies from one that is, and drop a link whose offsets lie", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'alexnet-fuzz-shm-'));
+    const endpoint = `ipc://${join(dir, 'towers.sock')}`;
+    const peer = join(dir, 'peer-0.sock');
+    const fake = join(dir, 'peer-1.sock');
+    const router = new Router({ linger: 0, sendHighWaterMark: 0 });
+    await router.bind(endpoint);
+    // the test is tower 1, the sender: the tower connects here, says hello, then answers in 4-byte words
+    const links: { socket: net.Socket; got: Buffer }[] = [];
+    const server = net.createServer((socket) => {
+      const link = { socket, got: Buffer.alloc(0) };
+      socket.on('data', (d) => (link.got = Buffer.concat([link.got, d])));
+      socket.on('error', () => {});
+      links.push(link);
+    });
+    await new Promise<void>((r) => server.listen(fake, r));
+    const t = towerAt(router, endpoint, ['--peer', `ipc://${peer}`, '--peer-transport', 'shm']);
+    const rejections = (): string[] => t.stderr.split('\n').filter((l) => l.includes('rejected peer message')).map((l) => JSON.parse(l).reason as string);
+    const announce = (socket: net.Socket, path: string): void => {
+      const head = Buffer.alloc(8);
+      head.writeUInt32LE(Buffer.byteLength(path), 4);
+      socket.write(Buffer.concat([head, Buffer.from(path)]));
+    };
+    /** The tower's answers on a link after its 16-byte hello. */
+    const answers = (link: { got: Buffer }): number[] => Array.from({ length: (link.got.length - 16) / 4 }, (_, i) => link.got.readUInt32LE(16 + 4 * i));
+    const body = new Float32Array([1, 2, 3, 4, 5, 6]);
+    /** An exchange whose body is in the shared file at `at`. */
+    const inFile = (at: number): Buffer => {
+      const header = encode('exchange', { session: 7, pass: 0, part: 0, layer: 1, dir: 'forward', from: 1, lo: 0, hi: 3 } as never, [{ data: body, shape: [2, 3] }])[0]!;
+      const m = Buffer.alloc(12 + header.length + 4);
+      m.writeUInt32LE(2, 0);
+      m.writeUInt32LE(header.length, 4);
+      m.writeUInt32LE((body.byteLength | 0x80000000) >>> 0, 8);
+      header.copy(m, 12);
+      m.writeUInt32LE(at, 12 + header.length);
+      return m;
+    };
+    try {
+      expect((await t.next()).kind).toBe('hello');
+      const config = loadConfig(fixture('tiny.yaml'));
+      await router.send([Buffer.from('tower-0'), ...encode('init', { tower: 0, towers: 2, config, session: 7, peers: [`ipc://${peer}`, `ipc://${fake}`] }, [])]);
+      expect((await t.next()).kind).toBe('ready');
+      await until(() => links.length === 1 && links[0]!.got.length >= 16);
+      const link = links[0]!;
+      // not a file of ours: outside /dev/shm, or named as ours but not there
+      announce(link.socket, '/etc/passwd');
+      announce(link.socket, '/dev/shm/alexnet-peer-1-000000000000');
+      await until(() => answers(link).length === 2);
+      expect(answers(link)).toEqual([0xfffffffe, 0xfffffffe]);
+      // a file made as a sender makes it: opened, its name removed, a body at offset 4096 read and answered
+      const file = `/dev/shm/alexnet-peer-${process.pid}-${'ab'.repeat(6)}`;
+      const bytes = Buffer.alloc(4096 + body.byteLength);
+      Buffer.from(body.buffer).copy(bytes, 4096);
+      writeFileSync(file, bytes);
+      announce(link.socket, file);
+      await until(() => answers(link).length === 3);
+      expect(answers(link)[2]).toBe(0xffffffff);
+      expect(existsSync(file)).toBe(false);
+      link.socket.write(inFile(4096));
+      await until(() => answers(link).length === 4);
+      expect(answers(link)[3]).toBe(4096);
+      expect(rejections()).toEqual([]);
+      // an offset past the file's end: the link is dropped and the tower connects again
+      link.socket.write(inFile(1 << 20));
+      await until(() => links.length === 2 && links[1]!.got.length >= 16);
+      // a body in a file never announced on this link: dropped again
+      links[1]!.socket.write(inFile(4096));
+      await until(() => links.length === 3);
+      expect(rejections()).toEqual([expect.stringMatching(/past the end of its shared file/), expect.stringMatching(/a body in a shared file it never announced/)]);
+      // the tower still trains: a new session of one tower, a forward of the tiny net
+      await router.send([Buffer.from('tower-0'), ...encode('init', { tower: 0, towers: 1, config, session: 8, peers: [`ipc://${peer}`] }, [])]);
+      expect((await t.next()).kind).toBe('ready');
+      const fwd = { pass: 0, step: 0, part: 0, size: 2, training: true, sampleOffset: 0 };
+      await router.send([Buffer.from('tower-0'), ...encode('forward', fwd, [{ data: new Float32Array(2 * 12 * 12 * 3).fill(0.5), shape: [2, 12, 12, 3] }])]);
+      expect((await t.next()).kind).toBe('activation');
+      expect(t.exited).toBeUndefined();
+    } finally {
+      for (const l of links) l.socket.destroy();
       server.close();
       t.proc.kill('SIGKILL');
       router.close();

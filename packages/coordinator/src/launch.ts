@@ -28,7 +28,7 @@ export interface LaunchOptions {
   /** Start the towers with WARM_MALLOC. */
   warmMalloc: boolean;
   /** The towers' links to each other (the tower's --peer-transport). */
-  peerTransport: 'stream' | 'zmq';
+  peerTransport: 'shm' | 'stream' | 'zmq';
   onDeath: (tower: TowerSpec, pid: number | undefined, why: string) => void;
 }
 

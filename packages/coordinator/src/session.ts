@@ -8,6 +8,7 @@ import { randomInt } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sharedMemory } from '@alexnet/tower/shared_file';
 import { AlexnetError, type BackendChoice, type BatchSource, buildNet, concatLastAxis, type Config, type Header, type Message, OPTIMIZERS, optimizerSlots, type Plan, paramSlices, placeSlice, planSplit, product, sliceLastAxis, softmaxCrossEntropy, stateKey, type Store, sumPieces, takeSlice, type ViewMode, viewsPer } from '@alexnet/core';
 import type { Logger } from 'pino';
 import type { Data } from './data/index.js';
@@ -28,7 +29,7 @@ export interface SessionOptions {
   /** `none`: towers skip the arithmetic and answer with zeros of the right shapes (the wire alone). */
   compute?: 'none';
   /** The towers' links to each other (default: stream on GPUs and with compute none, else zmq). */
-  peerTransport?: 'stream' | 'zmq';
+  peerTransport?: 'shm' | 'stream' | 'zmq';
   /** A tower that sends no heartbeat for this long is declared hung (default 10 s). */
   heartbeatTimeoutMs?: number;
   /** Towers on other hosts: they connect to this bound link, nothing is spawned. */
@@ -153,8 +154,9 @@ export class Session {
       logLevel: opts.towerLogLevel ?? 'warn',
       heartbeatMs: beatEvery(this.heartbeatTimeoutMs),
       warmMalloc: opts.gpu || opts.compute === 'none',
-      // where the exchange sets the speed; on wasm towers the stream links measured slower (docs/benchmarks.md)
-      peerTransport: opts.peerTransport ?? (opts.gpu || opts.compute === 'none' ? 'stream' : 'zmq'),
+      // Every tower is on this host: tensors through shared memory, fastest for the wire and for wasm towers
+      // (docs/benchmarks.md). Without /dev/shm: stream links where the wire sets the speed, else ZeroMQ.
+      peerTransport: opts.peerTransport ?? (sharedMemory() ? 'shm' : opts.gpu || opts.compute === 'none' ? 'stream' : 'zmq'),
       onDeath: (t, pid, why) => this.lost(t.index, why, pid),
     });
     this.watchdog = this.watch(this.heartbeatTimeoutMs, STARTUP_GRACE_MS);

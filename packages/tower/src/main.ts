@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   if (!curve && opts.connect.startsWith('tcp://') && !/^tcp:\/\/(127\.|localhost:|\[::1\]:)/.test(opts.connect)) {
     log.warn({ coordinator: opts.connect }, 'no --keys: traffic to the coordinator is neither encrypted nor authenticated');
   }
-  if (curve && opts.peerTransport === 'stream') throw new AlexnetError('E_ARGS', '--peer-transport stream carries no encryption: with --keys the towers exchange over ZeroMQ CURVE (leave --peer-transport out)');
+  if (curve && opts.peerTransport !== undefined && opts.peerTransport !== 'zmq') throw new AlexnetError('E_ARGS', `--peer-transport ${opts.peerTransport} carries no encryption: with --keys the towers exchange over ZeroMQ CURVE (leave --peer-transport out)`);
   // The coordinator's IPC channel closes when it dies, however it dies: never outlive it.
   if (process.send) process.on('disconnect', () => process.exit(1));
   if (opts.gpu !== undefined && process.env.CUDA_VISIBLE_DEVICES === undefined) process.env.CUDA_VISIBLE_DEVICES = opts.gpu;
@@ -41,7 +41,8 @@ async function main(): Promise<void> {
     const peer = opts.peer ?? (tcp ? 'tcp://0.0.0.0:0' : `ipc://${join(tmpdir(), `alexnet-peer-${process.pid}.sock`)}`);
     const address = /^tcp:\/\/(\*|0\.0\.0\.0):/.test(peer) ? (opts.peerAddress ?? (await addressToward(opts.connect))) : undefined;
     const advertise = address ? (bound: string) => bound.replace(/^tcp:\/\/[^:]+:/, `tcp://${address.includes(':') ? `[${address}]` : address}:`) : undefined;
-    // On wasm towers the stream links measured slower (docs/benchmarks.md): ZeroMQ there unless asked.
+    // Started by hand, a tower cannot know that its peers share its host (shm): stream links for GPUs,
+    // ZeroMQ on wasm towers, where the threaded stream links measured slower (docs/benchmarks.md).
     const peerTransport = opts.peerTransport ?? (!curve && opts.gpu !== undefined ? 'stream' : 'zmq');
     await new Tower({ connect: opts.connect, index: opts.index, backend, log, peer, peerTransport, ...(advertise ? { advertise } : {}), ...(opts.gpu !== undefined ? { gpu: opts.gpu } : {}), ...(curve ? { curve } : {}) }).run();
   } finally {

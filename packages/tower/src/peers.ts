@@ -1,7 +1,9 @@
 /**
  * A tower's links to the other towers, so an activation crosses the wire once, holder to reader. Either
- * plain stream sockets, read in a thread of their own into reused buffers (`stream`: streams.ts,
- * peer_thread.ts), or ZeroMQ sockets (`zmq`): a Router bound where the peers reach it (it receives) and
+ * plain stream sockets with tensor bodies in shared memory, all in the tower's main thread (`shm`, for
+ * towers on one host: streams.ts, shared_file.ts); the same sockets read by a thread of their own into
+ * reused buffers (`stream`, for towers anywhere: peer_thread.ts); or ZeroMQ sockets (`zmq`): a Router
+ * bound where the peers reach it (it receives) and
  * one Dealer per peer (it sends). With CURVE keys the links are ZeroMQ: the Router is a CURVE server with
  * this tower's key pair, admitting only the keys of towers (`tower-*.key` in the keys directory), and
  * each Dealer checks its peer's key. Either way, anything malformed, or from another session, is logged
@@ -13,10 +15,13 @@ import type { Logger } from 'pino';
 import { Dealer, Reply, Router } from 'zeromq';
 import type { TensorOut } from './model.js';
 import { ThreadedTransport } from './peer_thread.js';
-import type { Delivery, PeerTransport } from './streams.js';
+import { BufferPool, type Delivery, type PeerTransport, StreamTransport } from './streams.js';
 
-/** `stream` moves the wire-only exchange ~2.5× faster; on wasm towers it measured slower (docs/benchmarks.md). */
-export type PeerTransportName = 'stream' | 'zmq';
+/**
+ * `shm` moved the wire-only exchange fastest and did not slow wasm towers; `stream` was ~2.5× faster than
+ * ZeroMQ on the wire but slowed wasm towers (docs/benchmarks.md).
+ */
+export type PeerTransportName = 'shm' | 'stream' | 'zmq';
 
 export interface PeerKeys {
   pair: KeyPair;
@@ -45,8 +50,9 @@ export class Peers {
     keys?: PeerKeys,
   ) {
     const deliver: Delivery = (frames, from) => this.accept(frames, from);
-    if (keys && kind === 'stream') throw new Error('stream peer links carry no encryption: with keys the towers exchange over ZeroMQ CURVE (--peer-transport zmq)');
-    this.transport = kind === 'zmq' ? new ZmqTransport(index, log, deliver, keys) : new ThreadedTransport(index, log, deliver, (from, reason) => this.log.warn({ peer: from, reason }, 'rejected peer message'));
+    if (keys && kind !== 'zmq') throw new Error(`${kind} peer links carry no encryption: with keys the towers exchange over ZeroMQ CURVE (--peer-transport zmq)`);
+    const rejected = (from: string, reason: string): void => this.log.warn({ peer: from, reason }, 'rejected peer message');
+    this.transport = kind === 'zmq' ? new ZmqTransport(index, log, deliver, keys) : kind === 'shm' ? new StreamTransport(index, log, new BufferPool(), deliver, rejected) : new ThreadedTransport(index, log, deliver, rejected);
   }
 
   /** A received transfer's values are no longer read: its memory may be reused. */

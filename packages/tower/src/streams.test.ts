@@ -1,20 +1,21 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SHARED_DIR, sharedMemory } from './shared_file.js';
 import { BufferPool, parseEndpoint, StreamTransport } from './streams.js';
 
 const log = pino({ level: 'silent' });
 
-/** Two towers' stream transports on Unix sockets, in one process. */
-async function pair(): Promise<{ a: StreamTransport; b: StreamTransport; got: Buffer[][]; rejected: string[]; poolB: BufferPool }> {
+/** Two towers' stream transports on Unix sockets, in one process; `shared`: whether each moves bodies through shared files. */
+async function pair(shared: [boolean, boolean] = [false, false]): Promise<{ a: StreamTransport; b: StreamTransport; got: Buffer[][]; rejected: string[]; poolB: BufferPool }> {
   const dir = mkdtempSync(join(tmpdir(), 'alexnet-streams-'));
   const got: Buffer[][] = [];
   const rejected: string[] = [];
   const poolB = new BufferPool();
-  const a = new StreamTransport(0, log, new BufferPool(), () => {}, (_, r) => rejected.push(r));
-  const b = new StreamTransport(1, log, poolB, (frames) => got.push(frames), (_, r) => rejected.push(r));
+  const a = new StreamTransport(0, log, new BufferPool(), () => {}, (_, r) => rejected.push(r), shared[0]);
+  const b = new StreamTransport(1, log, poolB, (frames) => got.push(frames), (_, r) => rejected.push(r), shared[1]);
   const ends = [await a.bind(`ipc://${join(dir, 'a.sock')}`), await b.bind(`ipc://${join(dir, 'b.sock')}`)];
   a.connect(3, ends);
   b.connect(3, ends);
@@ -35,6 +36,26 @@ async function until(cond: () => boolean): Promise<void> {
   }
 }
 
+const ourFiles = (): string[] => readdirSync(SHARED_DIR).filter((f) => f.startsWith(`alexnet-peer-${process.pid}-`));
+
+/** Messages of every size, sent and checked byte for byte; returns the sender's count of bodies by path. */
+async function roundTrip(shared: [boolean, boolean]): Promise<{ inFile: number; onStream: number }> {
+  const { a, got, rejected } = await pair(shared);
+  const sizes = [[5], [7, 0], [3, 65_535], [9, 65_536], [11, 5_537_792], [2, 1, 2, 3], [4, 1 << 20, 1 << 20]];
+  const sent = sizes.map((lens, m) => lens.map((n, f) => Buffer.from(Uint8Array.from({ length: n }, (_, i) => (i * 31 + m * 7 + f) & 255))));
+  // the first message goes when the receiver has said hello (and, with shared files, answered the offer)
+  a.send(1, [Buffer.from('first')], () => {});
+  await until(() => got.length === 1);
+  let done = 0;
+  for (const frames of sent) a.send(1, frames, () => done++);
+  await until(() => got.length === sent.length + 1);
+  expect(got.slice(1).map((m) => m.map((f) => f.length))).toEqual(sizes);
+  got.slice(1).forEach((m, i) => m.forEach((f, j) => expect(f.equals(sent[i]![j]!), `message ${i} frame ${j}`).toBe(true)));
+  await until(() => done === sent.length);
+  expect(rejected).toEqual([]);
+  return a.sentBodies;
+}
+
 describe('stream transport', () => {
   it('delivers messages whole and in order: empty, small, and large frames read in place', async () => {
     const { a, got } = await pair();
@@ -46,6 +67,37 @@ describe('stream transport', () => {
     expect(got.map((m) => m.map((f) => f.length))).toEqual(sizes);
     got.forEach((m, i) => m.forEach((f, j) => expect(f.equals(sent[i]![j]!), `message ${i} frame ${j}`).toBe(true)));
     await until(() => done === sent.length);
+  });
+
+  describe.skipIf(!sharedMemory())(`bodies through a shared file in ${SHARED_DIR}`, () => {
+    it('moves bodies of 64 KiB and more through the file, the rest on the stream, byte for byte', async () => {
+      const bodies = await roundTrip([true, true]);
+      // 65,536, 5,537,792 and the two 1 MiB bodies; the small ones (0 to 65,535 bytes) stay on the stream
+      expect(bodies).toEqual({ inFile: 4, onStream: 5 });
+      // the receiver removed the file's name once it had opened it
+      expect(ourFiles()).toEqual([]);
+    });
+
+    it('keeps bodies on the stream for a receiver that does not read shared files (another host)', async () => {
+      expect(await roundTrip([true, false])).toEqual({ inFile: 0, onStream: 9 });
+      expect(ourFiles()).toEqual([]);
+    });
+
+    it('reuses places in the file once the receiver has read them', async () => {
+      const { a, got, poolB } = await pair([true, true]);
+      a.send(1, [Buffer.from('first')], () => {});
+      await until(() => got.length === 1);
+      const body = Buffer.alloc(1 << 20, 3);
+      for (let n = 0; n < 20; n++) {
+        a.send(1, [Buffer.from('h'), body], () => {});
+        await until(() => got.length === n + 2);
+        poolB.release(got[n + 1]![1]!);
+      }
+      expect(a.sentBodies.inFile).toBe(20);
+      // one place of 1 MiB, taken and given back 20 times
+      const file = (a as unknown as { receivers: Map<string, { file: { end: number } }> }).receivers.values().next().value!.file;
+      expect(file.end).toBe(1 << 20);
+    });
   });
 
   it('receives into the same buffers once they are given back', async () => {
