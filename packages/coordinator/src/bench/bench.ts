@@ -169,6 +169,8 @@ async function measure(config: Config, towers: number, warmup: number, steps: nu
 export interface WireStats {
   towers: number;
   batch: number;
+  /** Steps run before measuring (until the step time settles), then measured. */
+  warmup_steps: number;
   steps: number;
   step_ms: number;
   images_per_sec: number;
@@ -200,10 +202,10 @@ async function measureWire(config: Config, towers: number, batch: number, warmup
     // no images at all: the towers draw none (they would render their own)
     const images = { batch: -1, count: batch };
     const labels = new Int32Array(batch);
-    // Warm up for `warmup` steps and at least 1.5 s (at most 30 steps): the first dozens of steps of a
-    // wire-only run are slower while buffers are first made and the JIT settles.
+    // Warm up for `warmup` steps and at least WIRE_WARMUP_MS (at most 500 steps): a wire-only step of the
+    // paper net here took ~27 ms over the first 60 steps and settled at ~18 ms after ~180 (about 4 s).
     let done = 0;
-    for (const t0 = performance.now(); done < warmup || (done < 30 && performance.now() - t0 < 1500); done++) await session.trainStep(done, images, labels, 0);
+    for (const t0 = performance.now(); done < warmup || (done < 500 && performance.now() - t0 < WIRE_WARMUP_MS); done++) await session.trainStep(done, images, labels, 0);
     const b0 = session.bytes;
     const wall: number[] = [];
     for (let s = done; s < done + steps; s++) {
@@ -214,7 +216,7 @@ async function measureWire(config: Config, towers: number, batch: number, warmup
     const b1 = session.bytes;
     const stepMs = median(wall);
     const bytes = perProcess(b0, b1, steps, busiest(minimumBytes(session.plan, batch)));
-    return { towers, batch, steps, step_ms: round(stepMs, 2), images_per_sec: round((batch * 1000) / stepMs, 1), coordinator_bytes: bytes.sent + bytes.received, bytes_per_step: bytes };
+    return { towers, batch, warmup_steps: done, steps, step_ms: round(stepMs, 2), images_per_sec: round((batch * 1000) / stepMs, 1), coordinator_bytes: bytes.sent + bytes.received, bytes_per_step: bytes };
   } finally {
     await session.close();
   }
@@ -414,6 +416,9 @@ function writeJson(file: string, out: object): void {
   process.stdout.write(`wrote ${file}\n`);
 }
 
+/** How long a wire-only run warms up before it is measured. */
+const WIRE_WARMUP_MS = 6000;
+
 /** The paper's batch: the wire-only figures the targets are set at. */
 const PAPER_BATCH = 128;
 
@@ -427,7 +432,7 @@ interface WireNet {
 /** Wire-only throughput of each net, split and single, at the bench batch and at 128. */
 async function wireSection(nets: readonly (readonly [string, string, Config])[], steps: number): Promise<Record<string, WireNet>> {
   const out: Record<string, WireNet> = {};
-  process.stdout.write('wire only (towers skip the arithmetic and answer with zeros of the right shapes):\n');
+  process.stdout.write(`wire only (towers skip the arithmetic and answer with zeros of the right shapes; each run warms up for ${WIRE_WARMUP_MS / 1000} s, then ${steps} steps are measured):\n`);
   for (const [name, , config] of nets) {
     const runs: WireStats[] = [];
     for (const batch of [...new Set([config.train.batch, PAPER_BATCH])]) {
@@ -435,7 +440,7 @@ async function wireSection(nets: readonly (readonly [string, string, Config])[],
         const r = await measureWire(config, towers, batch, 3, steps);
         runs.push(r);
         const b = r.bytes_per_step;
-        process.stdout.write(`  ${name.padEnd(6)} ${`${towers === 1 ? 'single' : 'split'} (${towers})`.padEnd(10)} batch ${pad(batch, 3)}: ${pad(r.images_per_sec.toFixed(0), 7)} images/s   step ${pad(r.step_ms.toFixed(1), 7)} ms   busiest process ${fmtBytes(b.max_process)} per step, ${b.max_process_over_minimum.toFixed(3)}× the fewest\n`);
+        process.stdout.write(`  ${name.padEnd(6)} ${`${towers === 1 ? 'single' : 'split'} (${towers})`.padEnd(10)} batch ${pad(batch, 3)}: ${pad(r.images_per_sec.toFixed(0), 7)} images/s   step ${pad(r.step_ms.toFixed(1), 7)} ms   busiest process ${fmtBytes(b.max_process)} per step, ${b.max_process_over_minimum.toFixed(3)}× the fewest   (${r.warmup_steps} warm-up steps)\n`);
       }
     }
     const at = (towers: number): number => runs.find((r) => r.towers === towers && r.batch === PAPER_BATCH)!.images_per_sec;
