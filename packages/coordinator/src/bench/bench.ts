@@ -89,7 +89,7 @@ async function measure(config: Config, towers: number, warmup: number, steps: nu
   const bench = syntheticLike(config);
   const data = await openData(bench);
   const { source, spec } = data;
-  const session = await Session.start({ config, devices, backend: 'wasm', gpu: false, log, profile: true, data });
+  const session = await Session.start({ config, devices, backend: 'wasm', gpu: false, log, profile: true, data, ...links() });
   const loader = new Loader(source.train, source.test, spec, session.rendering ? 1 : bench.data.workers);
   try {
     // as the train loop does: the loader threads make the next `prefetch` batches while the towers compute
@@ -197,7 +197,7 @@ async function measureWire(config: Config, towers: number, batch: number, warmup
   const log = pino({ level: 'silent' });
   const devices = Array.from({ length: towers }, (_, i) => String(i));
   const c: Config = { ...config, train: { ...config.train, batch } };
-  const session = await Session.start({ config: c, devices, backend: 'wasm', gpu: false, log, compute: 'none' });
+  const session = await Session.start({ config: c, devices, backend: 'wasm', gpu: false, log, compute: 'none', ...links() });
   try {
     // no images at all: the towers draw none (they would render their own)
     const images = { batch: -1, count: batch };
@@ -302,10 +302,16 @@ interface BenchOptions {
   fit: boolean;
   only?: 'small' | 'paper';
   compute: 'full' | 'none';
+  peerTransport?: 'shm' | 'stream' | 'zmq';
 }
+
+/** The towers' links to each other when --peer-transport names them (else the coordinator's default). */
+let peerTransport: BenchOptions['peerTransport'];
+const links = (): { peerTransport?: NonNullable<BenchOptions['peerTransport']> } => (peerTransport ? { peerTransport } : {});
 
 async function main(o: BenchOptions): Promise<void> {
   const t0 = performance.now();
+  peerTransport = o.peerTransport;
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   process.stdout.write(`alexnet-towers bench: ${cpus().length} × ${cpu}, node ${process.version}, backend wasm (XNNPACK, SIMD, 1 thread per tower)\n`);
   const limit = await machineLimit();
@@ -460,6 +466,7 @@ const program = new Command('bench')
   .option('--warmup <n>', 'warm-up steps per run', positive('--warmup'), 2)
   .option('--no-fit', 'skip the tf.sequential + model.fit comparison (minutes on the cpu backend)')
   .addOption(new Option('--compute <mode>', 'none: the wire-only section alone (towers skip the arithmetic)').choices(['full', 'none']).default('full'))
-  .addOption(new Option('--only <net>', 'measure one net only (no summary)').choices(['small', 'paper']));
+  .addOption(new Option('--only <net>', 'measure one net only (no summary)').choices(['small', 'paper']))
+  .addOption(new Option('--peer-transport <kind>', 'the towers\' links to each other (default: the coordinator\'s, shm where /dev/shm exists)').choices(['shm', 'stream', 'zmq']));
 program.parse();
 await main(program.opts<BenchOptions>());
