@@ -8,7 +8,8 @@
  * the stream.
  *
  * The sender creates the file; the receiver opens it and removes its name at once, so nothing is left
- * behind once both have closed it. The receiver only opens names this module makes, in `SHARED_DIR`.
+ * behind once both have closed it (a sender killed before its receiver opened the file leaves it, empty).
+ * The receiver only opens names this module makes, in `SHARED_DIR`.
  */
 import { randomBytes } from 'node:crypto';
 import { accessSync, closeSync, constants, fstatSync, openSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
@@ -49,25 +50,39 @@ export function sharedMemory(): boolean {
 export class SharedOut {
   readonly path = join(SHARED_DIR, `alexnet-peer-${process.pid}-${randomBytes(6).toString('hex')}`);
   private readonly fd = openSync(this.path, 'wx+', 0o600);
-  /** Set once the receiver says it opened the file. */
+  /** Set once the receiver says it opened the file; cleared if a write fails. */
   usable = false;
+  /** Why a write failed (a full /dev/shm: Docker gives containers 64 MB unless told otherwise). */
+  failed: string | undefined;
   private end = 0;
   private readonly free = new Map<number, number[]>();
   private readonly inflight = new Map<number, number>();
   private closed = false;
 
-  /** Write `body` into the file; its offset, or undefined if the file is full (send it on the stream). */
+  /**
+   * Write `body` into the file; its offset, or undefined if it does not fit (send it on the stream). After
+   * a failed write (`failed` says why) the file is no longer used.
+   */
   put(body: Buffer): number | undefined {
     const n = body.byteLength;
-    let at = this.free.get(n)?.pop();
-    if (at === undefined) {
-      if (this.end + n > MAX_FILE) return undefined;
-      at = this.end;
-      this.end += Math.ceil(n / ALIGN) * ALIGN;
+    const reused = this.free.get(n)?.pop();
+    const at = reused ?? this.end;
+    if (reused === undefined && this.end + n > MAX_FILE) return undefined;
+    try {
+      for (let done = 0; done < n; ) done += writeSync(this.fd, body, done, n - done, at + done);
+    } catch (e) {
+      this.usable = false;
+      this.failed = (e as Error).message;
+      return undefined;
     }
-    for (let done = 0; done < n; ) done += writeSync(this.fd, body, done, n - done, at + done);
+    if (reused === undefined) this.end += Math.ceil(n / ALIGN) * ALIGN;
     this.inflight.set(at, n);
     return at;
+  }
+
+  /** Bodies written and not yet read by the receiver. */
+  get inFlight(): number {
+    return this.inflight.size;
   }
 
   /** The receiver has read the body at `at`; false if nothing was in flight there. */
@@ -84,7 +99,11 @@ export class SharedOut {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    closeSync(this.fd);
+    try {
+      closeSync(this.fd);
+    } catch {
+      // already closed under us: nothing more to free
+    }
     rmSync(this.path, { force: true });
   }
 }

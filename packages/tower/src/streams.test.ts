@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { closeSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -43,9 +43,9 @@ async function roundTrip(shared: [boolean, boolean]): Promise<{ inFile: number; 
   const { a, got, rejected } = await pair(shared);
   const sizes = [[5], [7, 0], [3, 65_535], [9, 65_536], [11, 5_537_792], [2, 1, 2, 3], [4, 1 << 20, 1 << 20]];
   const sent = sizes.map((lens, m) => lens.map((n, f) => Buffer.from(Uint8Array.from({ length: n }, (_, i) => (i * 31 + m * 7 + f) & 255))));
-  // the first message goes when the receiver has said hello (and, with shared files, answered the offer)
+  // the first message goes when the receiver has said hello; with shared files, wait for its answer to the offer
   a.send(1, [Buffer.from('first')], () => {});
-  await until(() => got.length === 1);
+  await until(() => got.length === 1 && (!shared[0] || !shared[1] || a.sharesFileWith(1)));
   let done = 0;
   for (const frames of sent) a.send(1, frames, () => done++);
   await until(() => got.length === sent.length + 1);
@@ -83,19 +83,39 @@ describe('stream transport', () => {
       expect(ourFiles()).toEqual([]);
     });
 
+    it('goes on with the stream when writing the file fails (a full /dev/shm, say)', async () => {
+      const { a, got } = await pair([true, true]);
+      a.send(1, [Buffer.from('first')], () => {});
+      await until(() => got.length === 1 && a.sharesFileWith(1));
+      const body = Buffer.alloc(1 << 20, 5);
+      a.send(1, [Buffer.from('h'), body], () => {});
+      await until(() => got.length === 2);
+      // a descriptor that is not open: the sender's next write fails
+      const file = (a as unknown as { receivers: Map<string, { file: { fd: number } }> }).receivers.values().next().value!.file;
+      const fd = file.fd;
+      file.fd = 1 << 20;
+      closeSync(fd);
+      a.send(1, [Buffer.from('h'), body], () => {});
+      a.send(1, [Buffer.from('h'), body], () => {});
+      await until(() => got.length === 4);
+      expect(got.slice(1).every((m) => m[1]!.equals(body))).toBe(true);
+      expect(a.sentBodies).toEqual({ inFile: 1, onStream: 2 });
+    });
+
     it('reuses places in the file once the receiver has read them', async () => {
       const { a, got, poolB } = await pair([true, true]);
       a.send(1, [Buffer.from('first')], () => {});
-      await until(() => got.length === 1);
+      await until(() => got.length === 1 && a.sharesFileWith(1));
       const body = Buffer.alloc(1 << 20, 3);
+      const file = (a as unknown as { receivers: Map<string, { file: { end: number; inFlight: number } }> }).receivers.values().next().value!.file;
       for (let n = 0; n < 20; n++) {
         a.send(1, [Buffer.from('h'), body], () => {});
-        await until(() => got.length === n + 2);
+        // delivered, and the receiver's answer back at the sender
+        await until(() => got.length === n + 2 && file.inFlight === 0);
         poolB.release(got[n + 1]![1]!);
       }
       expect(a.sentBodies.inFile).toBe(20);
       // one place of 1 MiB, taken and given back 20 times
-      const file = (a as unknown as { receivers: Map<string, { file: { end: number } }> }).receivers.values().next().value!.file;
       expect(file.end).toBe(1 << 20);
     });
   });

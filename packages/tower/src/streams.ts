@@ -316,7 +316,12 @@ export class StreamTransport implements PeerTransport {
       this.waiting.set(to, list);
       return;
     }
-    write(s, frames, sent, this.sentBodies);
+    this.write(s, frames, sent);
+  }
+
+  /** Whether transfers to tower `to` now go through a shared file (its receiver opened one). */
+  sharesFileWith(to: number): boolean {
+    return this.receivers.get(`${this.session}:${to}`)?.file?.usable === true;
   }
 
   async close(): Promise<void> {
@@ -383,8 +388,15 @@ export class StreamTransport implements PeerTransport {
     }
   }
 
+  private write(r: Receiver, frames: Buffer[], sent: () => void): void {
+    write(r, frames, sent, this.sentBodies);
+    if (r.file?.failed === undefined) return;
+    this.log.warn({ reason: r.file.failed }, 'writing a shared file failed: this peer\'s transfers go on the stream from now on');
+    r.file.failed = undefined;
+  }
+
   private flush(to: number, r: Receiver): void {
-    for (const m of this.waiting.get(to) ?? []) write(r, m.frames, m.sent, this.sentBodies);
+    for (const m of this.waiting.get(to) ?? []) this.write(r, m.frames, m.sent);
     this.waiting.delete(to);
   }
 
@@ -443,7 +455,8 @@ function answered(r: Receiver, word: number, refuse: (why: string) => void): voi
   if (!r.file) return refuse('bytes on a sending connection');
   if (word === OPENED) r.file.usable = true;
   else if (word === REFUSED) (r.file.close(), (r.file = undefined));
-  else if (!r.file.usable || !r.file.freed(word)) refuse(`an answer for offset ${word}, where no body of its shared file was`);
+  // (a body written before a failed write may still be answered: only offsets in flight are accepted)
+  else if (!r.file.freed(word)) refuse(`an answer for offset ${word}, where no body of its shared file was`);
 }
 
 /**
