@@ -84,6 +84,28 @@ function towerAt(router: Router, endpoint: string, extra: string[]) {
   return t;
 }
 
+/**
+ * The test plays tower 1 to a live tower 0: a coordinator's Router at `endpoint`, and tower 1's peer
+ * server at `fake`, where tower 0 connects to receive tower 1's transfers; `links` are those
+ * connections, with what tower 0 wrote on each.
+ */
+async function playTowerOne() {
+  const dir = mkdtempSync(join(tmpdir(), 'alexnet-fuzz-peer-'));
+  const endpoint = `ipc://${join(dir, 'towers.sock')}`;
+  const router = new Router({ linger: 0, sendHighWaterMark: 0 });
+  await router.bind(endpoint);
+  const links: { socket: net.Socket; got: Buffer }[] = [];
+  const server = net.createServer((socket) => {
+    const link = { socket, got: Buffer.alloc(0) };
+    socket.on('data', (d) => (link.got = Buffer.concat([link.got, d])));
+    socket.on('error', () => {});
+    links.push(link);
+  });
+  const fake = join(dir, 'peer-1.sock');
+  await new Promise<void>((r) => server.listen(fake, r));
+  return { endpoint, peer: join(dir, 'peer-0.sock'), fake, router, links, server };
+}
+
 async function until(cond: () => boolean, ms = 30_000): Promise<void> {
   const t0 = Date.now();
   while (!cond()) {
@@ -144,21 +166,7 @@ describe('fuzzing the wire', () => {
   });
 
   it.each(['stream', 'shm'])(`a live tower's %s peer links survive ${FRAMES} random and mutated messages, logging each rejection, then train`, async (kind) => {
-    const dir = mkdtempSync(join(tmpdir(), 'alexnet-fuzz-peer-'));
-    const endpoint = `ipc://${join(dir, 'towers.sock')}`;
-    const peer = join(dir, 'peer-0.sock');
-    const fake = join(dir, 'peer-1.sock');
-    const router = new Router({ linger: 0, sendHighWaterMark: 0 });
-    await router.bind(endpoint);
-    // the test is tower 1: the tower connects here to receive tower 1's transfers, and says hello first
-    const links: { socket: net.Socket; hello: Buffer }[] = [];
-    const server = net.createServer((socket) => {
-      const link = { socket, hello: Buffer.alloc(0) };
-      socket.on('data', (d) => (link.hello = Buffer.concat([link.hello, d])));
-      socket.on('error', () => {});
-      links.push(link);
-    });
-    await new Promise<void>((r) => server.listen(fake, r));
+    const { endpoint, peer, fake, router, links, server } = await playTowerOne();
     const t = towerAt(router, endpoint, ['--peer', `ipc://${peer}`, '--peer-transport', kind]);
     const next = t.next;
     const rejected = (): number => t.stderr.split('\n').filter((l) => l.includes('rejected peer message')).length;
@@ -168,8 +176,8 @@ describe('fuzzing the wire', () => {
       const config = loadConfig(fixture('tiny.yaml'));
       await router.send([Buffer.from('tower-0'), ...encode('init', { tower: 0, towers: 2, config, session: 7, peers: [`ipc://${peer}`, `ipc://${fake}`] }, [])]);
       expect((await next()).kind).toBe('ready');
-      await until(() => links.length === 1 && links[0]!.hello.length >= 16);
-      const hello = links[0]!.hello;
+      await until(() => links.length === 1 && links[0]!.got.length >= 16);
+      const hello = links[0]!.got;
       // magic, session, tower, and whether it reads bodies from shared files
       expect([hello.subarray(0, 4).toString(), hello.readUInt32LE(4), hello.readUInt32LE(8), hello.readUInt32LE(12)]).toEqual(['AXP2', 7, 0, sharedMemory() ? 1 : 0]);
       const rand = mulberry32(11);
@@ -186,7 +194,7 @@ describe('fuzzing the wire', () => {
           else (bad.writeUInt32LE(2, 0), bad.writeUInt32LE([0, 2 << 20, 100][k - 3]!, 4), bad.writeUInt32LE(k === 5 ? 0xffffffff : 0, 8));
           link.socket.write(bad);
           streamBreaks++;
-          await until(() => links.length === streamBreaks + 1 && links[streamBreaks]!.hello.length >= 16);
+          await until(() => links.length === streamBreaks + 1 && links[streamBreaks]!.got.length >= 16);
           continue;
         }
         // well framed: the coordinator's fuzz, exchange headers with one thing wrong, an exchange from a tower that is not there
@@ -218,21 +226,8 @@ describe('fuzzing the wire', () => {
   });
 
   it.skipIf(!sharedMemory())("a live tower's shm links refuse files not made for it, read bodies from one that is, and drop a link whose offsets lie", async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'alexnet-fuzz-shm-'));
-    const endpoint = `ipc://${join(dir, 'towers.sock')}`;
-    const peer = join(dir, 'peer-0.sock');
-    const fake = join(dir, 'peer-1.sock');
-    const router = new Router({ linger: 0, sendHighWaterMark: 0 });
-    await router.bind(endpoint);
-    // the test is tower 1, the sender: the tower connects here, says hello, then answers in 4-byte words
-    const links: { socket: net.Socket; got: Buffer }[] = [];
-    const server = net.createServer((socket) => {
-      const link = { socket, got: Buffer.alloc(0) };
-      socket.on('data', (d) => (link.got = Buffer.concat([link.got, d])));
-      socket.on('error', () => {});
-      links.push(link);
-    });
-    await new Promise<void>((r) => server.listen(fake, r));
+    // the tower says hello on each link, then answers about shared files in 4-byte words
+    const { endpoint, peer, fake, router, links, server } = await playTowerOne();
     const t = towerAt(router, endpoint, ['--peer', `ipc://${peer}`, '--peer-transport', 'shm']);
     const rejections = (): string[] => t.stderr.split('\n').filter((l) => l.includes('rejected peer message')).map((l) => JSON.parse(l).reason as string);
     const announce = (socket: net.Socket, path: string): void => {
