@@ -154,9 +154,9 @@ export class Session {
       logLevel: opts.towerLogLevel ?? 'warn',
       heartbeatMs: beatEvery(this.heartbeatTimeoutMs),
       warmMalloc: opts.gpu || opts.compute === 'none',
-      // Every tower is on this host: tensors through shared memory, fastest for the wire and for wasm towers
-      // (docs/benchmarks.md). Without /dev/shm: stream links where the wire sets the speed, else ZeroMQ.
-      peerTransport: opts.peerTransport ?? (sharedMemory() ? 'shm' : opts.gpu || opts.compute === 'none' ? 'stream' : 'zmq'),
+      // Every tower is on this host. Where the wire sets the speed (GPUs, the wire-only bench): tensors
+      // through shared memory, else stream links. wasm towers trained faster on ZeroMQ (docs/benchmarks.md).
+      peerTransport: opts.peerTransport ?? (opts.gpu || opts.compute === 'none' ? (sharedMemory() ? 'shm' : 'stream') : 'zmq'),
       onDeath: (t, pid, why) => this.lost(t.index, why, pid),
     });
     this.watchdog = this.watch(this.heartbeatTimeoutMs, STARTUP_GRACE_MS);

@@ -39,7 +39,7 @@ export function towerCommand(): Command {
     .option('--keys <dir>', 'CURVE keys from `coordinator keys`: this tower\'s tower-<n>.key_secret and coordinator.key')
     .option('--peer <endpoint>', 'where the other towers reach this one (default: tcp://0.0.0.0:0, any free port, with a tcp --connect; a socket in the temporary directory with ipc)', endpointOrAny)
     .option('--peer-address <host>', 'the address the other towers use for it when --peer binds every interface (default: this host\'s address on the route to the coordinator)')
-    .addOption(new Option('--peer-transport <kind>', 'links to the other towers: shm (every tower on this host: tensors through shared memory), stream (plain sockets read by a thread into reused buffers; shared memory with peers that turn out to be on this host), or zmq (ZeroMQ; always with --keys) (default: stream with --gpu and no keys, else zmq; the coordinator starts its own towers with shm)').choices(['shm', 'stream', 'zmq']))
+    .addOption(new Option('--peer-transport <kind>', 'links to the other towers: shm (every tower on this host: tensors through shared memory), stream (plain sockets read by a thread into reused buffers; shared memory with peers that turn out to be on this host), or zmq (ZeroMQ; always with --keys) (default: stream with --gpu and no keys, else zmq; the coordinator starts its own GPU towers with shm)').choices(['shm', 'stream', 'zmq']))
     .option('--log-level <level>', 'pino log level', 'warn')
     .option('--heartbeat-ms <ms>', 'send the coordinator a heartbeat this often (0: none)', whole('--heartbeat-ms'), 1000);
 }

@@ -18,8 +18,8 @@ import { ThreadedTransport } from './peer_thread.js';
 import { BufferPool, type Delivery, type PeerTransport, StreamTransport } from './streams.js';
 
 /**
- * `shm` moved the wire-only exchange fastest and did not slow wasm towers; `stream` was ~2.5× faster than
- * ZeroMQ on the wire but slowed wasm towers (docs/benchmarks.md).
+ * `shm` moved the wire-only exchange fastest, `stream` ~2.5× faster than ZeroMQ; wasm towers trained
+ * fastest on ZeroMQ (docs/benchmarks.md).
  */
 export type PeerTransportName = 'shm' | 'stream' | 'zmq';
 

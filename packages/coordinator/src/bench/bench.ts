@@ -467,6 +467,6 @@ const program = new Command('bench')
   .option('--no-fit', 'skip the tf.sequential + model.fit comparison (minutes on the cpu backend)')
   .addOption(new Option('--compute <mode>', 'none: the wire-only section alone (towers skip the arithmetic)').choices(['full', 'none']).default('full'))
   .addOption(new Option('--only <net>', 'measure one net only (no summary)').choices(['small', 'paper']))
-  .addOption(new Option('--peer-transport <kind>', 'the towers\' links to each other (default: the coordinator\'s, shm where /dev/shm exists)').choices(['shm', 'stream', 'zmq']));
+  .addOption(new Option('--peer-transport <kind>', 'the towers\' links to each other (default: the coordinator\'s: zmq for the wasm runs, shm for the wire-only ones where /dev/shm exists)').choices(['shm', 'stream', 'zmq']));
 program.parse();
 await main(program.opts<BenchOptions>());
