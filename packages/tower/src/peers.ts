@@ -52,7 +52,7 @@ export class Peers {
     const deliver: Delivery = (frames, from) => this.accept(frames, from);
     if (keys && kind !== 'zmq') throw new Error(`${kind} peer links carry no encryption: with keys the towers exchange over ZeroMQ CURVE (--peer-transport zmq)`);
     const rejected = (from: string, reason: string): void => this.log.warn({ peer: from, reason }, 'rejected peer message');
-    this.transport = kind === 'zmq' ? new ZmqTransport(index, log, deliver, keys) : kind === 'shm' ? new StreamTransport(index, log, new BufferPool(), deliver, rejected) : new ThreadedTransport(index, log, deliver, rejected);
+    this.transport = kind === 'zmq' ? new ZmqTransport(index, log, deliver, keys) : kind === 'shm' ? new StreamTransport(index, log, new BufferPool(undefined, false), deliver, rejected) : new ThreadedTransport(index, log, deliver, rejected);
   }
 
   /** A received transfer's values are no longer read: its memory may be reused. */

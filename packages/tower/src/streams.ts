@@ -39,18 +39,22 @@ const RECONNECT_MS = 100;
 
 /**
  * Buffers by size, reused across steps: a step's transfers have the same sizes every time, so after the
- * first step nothing is allocated. Shared memory, so that the peer I/O thread (peer_thread.ts) reads into
- * them and the tower's main thread uses them in place; each has an id, since a SharedArrayBuffer posted
- * to another thread arrives there as another object. Only buffers this pool made are taken back.
+ * first step nothing is allocated. Shared memory for the peer I/O thread (peer_thread.ts), which reads
+ * into them while the tower's main thread uses them in place; each has an id, since a SharedArrayBuffer
+ * posted to another thread arrives there as another object. Plain memory for links read on the main
+ * thread (`shared` false). Only buffers this pool made are taken back.
  */
 export class BufferPool {
   private readonly free = new Map<number, number[]>();
-  private readonly all: SharedArrayBuffer[] = [];
+  private readonly all: ArrayBufferLike[] = [];
   private readonly ids = new WeakMap<ArrayBufferLike, number>();
   private readonly idle = new Set<number>();
   private held = 0;
 
-  constructor(private readonly maxBytes = 1 << 30) {}
+  constructor(
+    private readonly maxBytes = 1 << 30,
+    private readonly shared = true,
+  ) {}
 
   acquire(bytes: number): Buffer {
     const id = this.free.get(bytes)?.pop();
@@ -59,7 +63,7 @@ export class BufferPool {
       this.held -= bytes;
       return Buffer.from(this.all[id]!);
     }
-    const sab = new SharedArrayBuffer(bytes);
+    const sab = this.shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
     this.ids.set(sab, this.all.length);
     this.all.push(sab);
     return Buffer.from(sab);
