@@ -2,10 +2,9 @@
  * Transfer bodies through a file in shared memory (`/dev/shm`) when a sender and its receiver run on the
  * same host, as NCCL's SHM transport does between GPUs without a direct path: the sender writes the body
  * into the file and puts only its offset on the stream, the receiver reads it into its own pooled buffer
- * and tells the sender that the place is free again. On tmpfs both copies run at memory speed (pwrite and
- * pread of 5.5 MB ran at 14–22 GB/s here, a Unix socket at 3.3–3.5 GB/s), and the socket carries a few
- * bytes per tensor. A receiver on another host cannot open the file and says so: its transfers stay on
- * the stream.
+ * and tells the sender that the place is free again. On tmpfs both copies run near memory speed, several
+ * times a Unix socket's (docs/benchmarks.md), and the socket carries a few bytes per tensor. A receiver
+ * on another host (or another user) cannot open the file and says so: its transfers stay on the stream.
  *
  * The sender creates the file; the receiver opens it and removes its name at once, so nothing is left
  * behind once both have closed it (a sender killed before its receiver opened the file leaves it, empty).
