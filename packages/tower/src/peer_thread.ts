@@ -2,8 +2,8 @@
  * The plain peer links (streams.ts) run in a thread of their own, as ZeroMQ's I/O thread would: a tower's
  * main thread spends seconds in one convolution, and a transfer read only between its tasks would crawl
  * (a Unix socket holds ~200 KB). The thread reads each tensor body into shared memory, which the main
- * thread then uses in place and hands back when its micro-batch is done; sends are cut into shared memory
- * too, or copied into it once.
+ * thread then uses in place and hands back when its micro-batch is done; sends are copied into shared
+ * memory once, and that copy is reused when the thread has written it.
  */
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
@@ -30,7 +30,7 @@ export type FromThread =
 
 export class ThreadedTransport implements PeerTransport {
   private readonly worker: Worker;
-  /** Shared memory that sends are cut or copied into. */
+  /** Shared memory that sends are copied into. */
   private readonly sendPool = new BufferPool();
   /** Received bodies: shared memory of the thread's pool, by its id there. */
   private readonly received = new WeakMap<ArrayBufferLike, number>();

@@ -176,7 +176,7 @@ class ZmqTransport implements PeerTransport {
     this.sending = this.dealers.map(() => Promise.resolve());
   }
 
-  /** `sent` is never called (see `buffer`). */
+  /** `sent` is never called: zeromq.js may still read a sent buffer after its send resolves, so nothing here is reused. */
   send(to: number, frames: Buffer[]): void {
     const d = this.dealers[to]!;
     this.sending[to] = this.sending[to]!.then(() => d.send(frames)).catch((e: Error) => this.log.warn({ peer: to, reason: e.message }, 'send to peer failed'));
