@@ -17,7 +17,7 @@ import * as tf from '@tensorflow/tfjs';
 import { buildNet, type Config, initBackend, planSplit, towerFlops, trainingFlops } from '@alexnet/core';
 import { Command, Option } from 'commander';
 import { pino } from 'pino';
-import { positive } from '../args.js';
+import { nonNegative, positive } from '../args.js';
 import { Loader, openData, Prefetch } from '../data/index.js';
 import { resolveConfig } from '../main.js';
 import { Session, type StepTiming } from '../session.js';
@@ -47,6 +47,8 @@ export interface RunStats {
   towers: number;
   batch: number;
   micro_batches: number;
+  /** Steps run before measuring, and measured (at least the counts asked for, and CPU_WARMUP_MS and CPU_MEASURE_MS). */
+  warmup_steps: number;
   steps: number;
   step_ms: number;
   images_per_sec: number;
@@ -82,7 +84,7 @@ function syntheticLike(config: Config): Config {
   return { ...config, data: { dataset: 'synthetic', train: 2 * config.train.batch, test: 1, size, ...common } };
 }
 
-async function measure(config: Config, towers: number, warmup: number, steps: number): Promise<RunStats> {
+async function measure(config: Config, towers: number, warmup: number, steps: number, seconds: number): Promise<RunStats> {
   const log = pino({ level: 'silent' });
   const devices = Array.from({ length: towers }, (_, i) => String(i));
   const { batch } = config.train;
@@ -98,7 +100,11 @@ async function measure(config: Config, towers: number, warmup: number, steps: nu
     const prefetch = new Prefetch(session.batches(loader), indices, batch, bench.data.prefetch);
     const images = (s: number) => prefetch.take(s);
     const lr = 1e-4; // speed does not depend on the values; keep them finite
-    for (let s = 0; s < warmup; s++) await session.trainStep(s, (await images(s)).images, labels(s), lr);
+    // Warm up and measure for a minimum time as well as a minimum count: five small-net steps are one second,
+    // a sample this VM's drift swings by a third.
+    let s = 0;
+    for (const t0 = performance.now(); s < warmup || (s < MAX_STEPS && performance.now() - t0 < Math.min(CPU_WARMUP_MS, seconds * 1000)); s++) await session.trainStep(s, (await images(s)).images, labels(s), lr);
+    const first = s;
     const plan = session.plan;
     const wall: number[] = [];
     const busy: number[][] = [];
@@ -107,7 +113,7 @@ async function measure(config: Config, towers: number, warmup: number, steps: nu
     const fwd: number[][][] = [];
     const bwd: number[][][] = [];
     const b0 = session.bytes;
-    for (let s = warmup; s < warmup + steps; s++) {
+    for (const t1 = performance.now(); s < first + steps || (s < first + MAX_STEPS && performance.now() - t1 < seconds * 1000); s++) {
       const stats = session.resetStats();
       const timing: StepTiming = { pass: 0, update: 0, loss: 0, exchange: 0, data: 0 };
       const t0 = performance.now();
@@ -121,6 +127,7 @@ async function measure(config: Config, towers: number, warmup: number, steps: nu
       bwd.push(stats.backward.map((r) => r.slice()));
     }
     const b1 = session.bytes;
+    const measured = wall.length;
     const stepMs = median(wall);
     const busyMs = Array.from({ length: towers }, (_, t) => median(busy.map((b) => b[t]!)));
     const exchange = median(wall.map((w, s) => w - Math.max(...busy[s]!)));
@@ -146,7 +153,8 @@ async function measure(config: Config, towers: number, warmup: number, steps: nu
       towers,
       batch,
       micro_batches: config.train.micro_batches,
-      steps,
+      warmup_steps: first,
+      steps: measured,
       step_ms: round(stepMs, 1),
       images_per_sec: round((batch * 1000) / stepMs, 2),
       busy_ms: busyMs.map((b) => round(b, 1)),
@@ -155,7 +163,7 @@ async function measure(config: Config, towers: number, warmup: number, steps: nu
       waiting_ms: busyMs.map((b) => round(maxBusy - b, 1)),
       coordinator_ms: round(median(coord), 1),
       data_wait_ms: round(median(waits), 1),
-      bytes_per_step: perProcess(b0, b1, steps, busiest(minimumBytes(plan, batch))),
+      bytes_per_step: perProcess(b0, b1, measured, busiest(minimumBytes(plan, batch))),
       training_gflop_per_tower_step: trainFlops.map((f) => round(f / 1e9, 2)),
       gflops_per_tower: trainFlops.map((f) => round(f / stepMs / 1e6, 1)),
       layers,
@@ -299,6 +307,7 @@ interface BenchOptions {
   microBatches?: number;
   steps: number;
   warmup: number;
+  seconds: number;
   fit: boolean;
   only?: 'small' | 'paper';
   compute: 'full' | 'none';
@@ -330,10 +339,10 @@ async function main(o: BenchOptions): Promise<void> {
   }
   const runs: Record<string, { split: RunStats; single: RunStats }> = {};
   for (const [name, file, config] of nets) {
-    const split = await measure(config, 2, o.warmup, o.steps);
-    const single = await measure(config, 1, o.warmup, o.steps);
+    const split = await measure(config, 2, o.warmup, o.steps, o.seconds);
+    const single = await measure(config, 1, o.warmup, o.steps, o.seconds);
     runs[name] = { split, single };
-    process.stdout.write(`${formatRuns(`${name} net (${file}), batch ${config.train.batch}, ${config.train.micro_batches} micro-batch(es), ${o.warmup} warm-up + ${o.steps} measured steps, medians`, split, single)}\n\n`);
+    process.stdout.write(`${formatRuns(`${name} net (${file}), batch ${config.train.batch}, ${config.train.micro_batches} micro-batch(es), warm-up + measured steps: split ${split.warmup_steps} + ${split.steps}, single ${single.warmup_steps} + ${single.steps}; medians`, split, single)}\n\n`);
   }
   const fits: FitResult[] = [];
   if (o.fit) {
@@ -422,6 +431,10 @@ function writeJson(file: string, out: object): void {
   process.stdout.write(`wrote ${file}\n`);
 }
 
+/** A CPU run warms up for at least this long (or --seconds, if less); it runs at most MAX_STEPS steps either way. */
+const CPU_WARMUP_MS = 3000;
+const MAX_STEPS = 200;
+
 /** How long a wire-only run warms up before it is measured. */
 const WIRE_WARMUP_MS = 6000;
 
@@ -462,8 +475,9 @@ const program = new Command('bench')
   .option('--paper-batch <n>', 'batch for the paper net', positive('--paper-batch'), 64)
   .option('--small-batch <n>', 'batch for the small net (default: its config\'s)', positive('--small-batch'))
   .option('--micro-batches <n>', 'micro-batches per step (default: the configs\')', positive('--micro-batches'))
-  .option('--steps <n>', 'measured steps per run', positive('--steps'), 5)
-  .option('--warmup <n>', 'warm-up steps per run', positive('--warmup'), 2)
+  .option('--steps <n>', 'measured steps per CPU run, at least (see --seconds)', positive('--steps'), 5)
+  .option('--warmup <n>', 'warm-up steps per CPU run, at least (see --seconds)', positive('--warmup'), 2)
+  .option('--seconds <s>', 'measure each CPU run for at least this long, after a warm-up of at least 3 s (or this, if less); 0: the step counts alone', nonNegative('--seconds'), 10)
   .option('--no-fit', 'skip the tf.sequential + model.fit comparison (minutes on the cpu backend)')
   .addOption(new Option('--compute <mode>', 'none: the wire-only section alone (towers skip the arithmetic)').choices(['full', 'none']).default('full'))
   .addOption(new Option('--only <net>', 'measure one net only (no summary)').choices(['small', 'paper']))
