@@ -7,7 +7,8 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { BufferPool, type Delivery, type PeerTransport, whole } from './streams.js';
+import { BufferPool, whole } from './buffer_pool.js';
+import type { Delivery, PeerTransport } from './streams.js';
 
 /** A frame between the threads: small ones copied, tensor bodies as shared memory (with their pool id when received). */
 export type WireFrame = Uint8Array | SharedArrayBuffer | { sab: SharedArrayBuffer; id: number };

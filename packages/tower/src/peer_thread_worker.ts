@@ -2,7 +2,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { FromThread, ToThread, WireFrame } from './peer_thread.js';
-import { BufferPool, StreamTransport } from './streams.js';
+import { BufferPool } from './buffer_pool.js';
+import { StreamTransport } from './streams.js';
 
 const port = parentPort!;
 const post = (m: FromThread): void => port.postMessage(m);

@@ -15,7 +15,8 @@ import type { Logger } from 'pino';
 import { Dealer, Reply, Router } from 'zeromq';
 import type { TensorOut } from './model.js';
 import { ThreadedTransport } from './peer_thread.js';
-import { BufferPool, type Delivery, type PeerTransport, StreamTransport } from './streams.js';
+import { BufferPool } from './buffer_pool.js';
+import { type Delivery, type PeerTransport, StreamTransport } from './streams.js';
 
 /**
  * `shm` moved the wire-only exchange fastest, `stream` ~2.5× faster than ZeroMQ; wasm towers trained

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SHARED_DIR, sharedMemory } from './shared_file.js';
-import { BufferPool, parseEndpoint, StreamTransport } from './streams.js';
+import { BufferPool } from './buffer_pool.js';
+import { parseEndpoint, StreamTransport } from './streams.js';
 
 const log = pino({ level: 'silent' });
 
