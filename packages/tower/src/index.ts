@@ -1,2 +1,3 @@
-export { type TensorOut, TowerModel } from './model.js';
+export { TowerModel } from './model.js';
+export type { TensorOut } from './tensors.js';
 export { Tower, type TowerOptions } from './tower.js';

@@ -17,7 +17,10 @@ const tiny = (): Config => loadConfig(resolve(import.meta.dirname, '../../../tes
 const ADAM: OptimizerSpec = { kind: 'adam', lr: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, weight_decay: 0.0005 };
 const withOptimizer = (config: Config, optimizer: OptimizerSpec): Config => ({ ...config, train: { ...config.train, optimizer } });
 /** The model's private tensors: params[layer][param], state[slot][layer][param]. */
-const internals = (m: TowerModel) => m as unknown as { params: tf.Tensor[][]; state: tf.Tensor[][][] };
+const internals = (m: TowerModel) => {
+  const held = m as unknown as { params: tf.Tensor[][]; optimizer: { state: tf.Tensor[][][] } };
+  return { params: held.params, state: held.optimizer.state };
+};
 const transposeOf = (a: tf.Tensor, b: tf.Tensor): void => expect(Array.from(tf.tidy(() => tf.transpose(a).dataSync()))).toEqual(Array.from(b.dataSync()));
 
 /** `steps` training steps on a fixed batch (step indices from `first`). */

@@ -5,14 +5,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import {
-  accumulate,
-  adamStep,
   type Config,
   initSlice,
   type Direction,
   type LayerOp,
   layerOp,
-  optimizerSlots,
   outgoing,
   type ParamMeta,
   paramSlices,
@@ -20,38 +17,21 @@ import {
   type Plan,
   product,
   rangeIntersect,
-  sgdStep,
   shardRange,
   shardsFor,
-  type StateSlot,
   type StepContext,
   sumPieces,
 } from '@alexnet/core';
+import { SliceOptimizer } from './optimizer.js';
 import type { SegmentModel } from './passes.js';
-
-export interface TensorOut {
-  data: Float32Array;
-  shape: number[];
-}
-
-const toOut = (t: tf.Tensor): TensorOut => ({ data: t.dataSync() as Float32Array, shape: t.shape.slice() });
-
-/** ms since t0 once `t` is computed (wasm and cpu run ops synchronously; other backends are made to finish). */
-function timed(t: tf.Tensor, t0: number): number {
-  if (tf.getBackend() !== 'wasm' && tf.getBackend() !== 'cpu') t.dataSync();
-  return performance.now() - t0;
-}
+import { lastAxisSlice, padLastAxis, type TensorOut, timed, toOut } from './tensors.js';
 
 export class TowerModel implements SegmentModel {
   private readonly ops: LayerOp[];
   /** Per layer: [weight, bias] slices, or [] for parameter-free layers. */
   private params: tf.Tensor[][];
-  /** The optimizer's state slots (SGD: velocity; Adam: m, v). */
-  private readonly slots: readonly StateSlot[];
-  /** Per slot, laid out as `params` (derived copies included): state[k][layer][param] is slot k of that param. */
-  private state: tf.Tensor[][][];
-  /** Gradients accumulated since the last update (micro-batches add up). */
-  private grads: (tf.Tensor[] | undefined)[];
+  /** The accumulated gradients and the optimizer's state of every slice. */
+  private readonly optimizer: SliceOptimizer;
   /** This tower's output of a segment, kept for its next segment's input (key `segment:part`). */
   private readonly ownOutput = new Map<string, tf.Tensor>();
   /** This tower's own part of a segment's output gradient, kept for that segment's backward. */
@@ -88,9 +68,7 @@ export class TowerModel implements SegmentModel {
       const wShape = (rows ? [rows.hi - rows.lo] : full.slice(0, -1)).concat(cols.hi - cols.lo);
       return this.withDerived(p.layer.index, [tf.tensor(weight, wShape), tf.tensor(bias, [cols.hi - cols.lo])]);
     });
-    this.slots = optimizerSlots(config.train.optimizer.kind);
-    this.state = this.slots.map(() => this.params.map((ps) => ps.map((p) => tf.zerosLike(p))));
-    this.grads = this.params.map(() => undefined);
+    this.optimizer = new SliceOptimizer(config.train.optimizer, this.params);
     // Parameters held, as configured: not the derived copies, nor a row-split tower's unused bias.
     this.paramCount = plan.layers.reduce((a, p, i) => {
       const own = p.layer.paramShapes.length;
@@ -159,7 +137,7 @@ export class TowerModel implements SegmentModel {
     let whole: TensorOut | undefined;
     return outgoing(ex, dir, this.tower).map((t) => {
       if (t.lo - lo === 0 && t.hi - lo === width) return (whole ??= toOut(y));
-      const cut = tf.slice(y, y.shape.map((_, d) => (d === y.rank - 1 ? t.lo - lo : 0)), y.shape.map((n, d) => (d === y.rank - 1 ? t.hi - t.lo : n)));
+      const cut = lastAxisSlice(y, t.lo - lo, t.hi - lo);
       const out = toOut(cut);
       cut.dispose();
       return out;
@@ -184,7 +162,7 @@ export class TowerModel implements SegmentModel {
     this.ownGrad.delete(`${k}:${part}`);
     const dx = tf.tidy(() => {
       let g: tf.Tensor | undefined = tf.tensor(sumPieces(dy, product(lead), held.lo, held.hi), [...lead, held.hi - held.lo]);
-      if (own) g = tf.add(g, this.padTo(own.value, own.lo, held.hi - held.lo));
+      if (own) g = tf.add(g, padLastAxis(own.value, own.lo, held.hi - held.lo));
       for (let i = seg.end - 1; i >= seg.first; i--) {
         const saved = this.saved.get(`${i}:${part}`);
         if (!saved) throw new Error(`backward of ${this.plan.layers[i]!.layer.name} without its forward (part ${part})`);
@@ -192,7 +170,7 @@ export class TowerModel implements SegmentModel {
         const op = this.ops[i]!;
         const t0 = this.profile ? performance.now() : 0;
         const { dx: gx, grads } = op.backward(g!, saved, this.params[i]!, needDx, !op.deferredGrads);
-        this.accumulate(i, grads);
+        this.optimizer.accumulate(i, grads);
         const out = gx ?? grads[0];
         if (this.profile) this.time('backward', i, out ? timed(out, t0) : performance.now() - t0);
         saved.forEach((t) => done.add(t));
@@ -243,7 +221,7 @@ export class TowerModel implements SegmentModel {
         const saved = parts[0]!.saved.map((_, j) => cat(parts.map((p) => p.saved[j]!)));
         return this.ops[i]!.deferredGrads!(saved, cat(parts.map((p) => p.dy)), this.params[i]!);
       });
-      this.accumulate(i, grads);
+      this.optimizer.accumulate(i, grads);
       if (this.profile) ms[i] = timed(grads[0]!, t0);
     }
     const live = new Set([...this.saved.values()].flat());
@@ -252,44 +230,12 @@ export class TowerModel implements SegmentModel {
     return ms;
   }
 
-  /**
-   * One optimizer step, `step` being the 0-based index of the batch applied (Adam's t = step + 1, so a
-   * resumed run continues its bias correction). SGD, the paper's: v ← m·v − wd·lr·w − lr·g; w ← w + v.
-   * Adam: as TF.js (see kernels/adam.ts), weight decay as L2 on the gradient. Weight decay on weights, not
-   * biases, as cuda-convnet: every param but index 1 (a derived copy of the weights decays like them). Both
-   * are element-wise, so a derived copy (dense Wᵀ, kept on wasm only) is updated from its own gradient and
-   * state, which round exactly as the original's (tested).
-   */
+  /** One optimizer step on the gradients accumulated since the last (see SliceOptimizer.step). */
   update(lr: number, step: number): void {
     if (!Number.isInteger(step) || step < 0) throw new Error(`update: step must be an integer ≥ 0, got ${step}`);
     const deferredMs = this.flushDeferred();
     if (this.profile) deferredMs.forEach((ms, i) => this.time('backward', i, ms));
-    const opt = this.config.train.optimizer;
-    this.params = this.params.map((ps, i) => {
-      const gs = this.grads[i];
-      if (ps.length === 0 || !gs) return ps;
-      return ps.map((p, j) => {
-        const decay = j !== 1 ? opt.weight_decay : 0;
-        const old = this.state.map((s) => s[i]![j]!);
-        let w: tf.Tensor;
-        let fresh: tf.Tensor[];
-        if (opt.kind === 'adam') {
-          const r = adamStep(p, old[0]!, old[1]!, gs[j]!, { lr, beta1: opt.beta1, beta2: opt.beta2, epsilon: opt.epsilon, decay, t: step + 1 });
-          w = r.w;
-          fresh = [r.m, r.v];
-        } else {
-          const r = sgdStep(p, old[0]!, gs[j]!, lr, opt.momentum, decay);
-          w = r.w;
-          fresh = [r.v];
-        }
-        fresh.forEach((t, k) => (this.state[k]![i]![j] = t));
-        old.forEach((t) => t.dispose());
-        p.dispose();
-        return w;
-      });
-    });
-    this.grads.forEach((gs) => gs?.forEach((g) => g.dispose()));
-    this.grads = this.grads.map(() => undefined);
+    this.params = this.optimizer.step(this.params, lr, step);
   }
 
   /**
@@ -301,9 +247,10 @@ export class TowerModel implements SegmentModel {
     const params = slices.map((s) => s.meta);
     const tensors = slices.map((s) => toOut(this.params[s.layer]![s.param]!));
     if (!withState) return { params, tensors };
+    const { slots, state } = this.optimizer;
     return {
-      params: [...params, ...this.slots.flatMap((slot) => params.map((m) => ({ ...m, slot })))],
-      tensors: [...tensors, ...this.state.flatMap((st) => slices.map((s) => toOut(st[s.layer]![s.param]!)))],
+      params: [...params, ...slots.flatMap((slot) => params.map((m) => ({ ...m, slot })))],
+      tensors: [...tensors, ...state.flatMap((st) => slices.map((s) => toOut(st[s.layer]![s.param]!)))],
     };
   }
 
@@ -313,9 +260,10 @@ export class TowerModel implements SegmentModel {
    */
   load(metas: readonly ParamMeta[], tensors: readonly Float32Array[]): void {
     const slices = paramSlices(this.plan, this.tower);
-    const want = [...slices.map((s) => ({ ...s, slot: 'value' })), ...this.slots.flatMap((slot) => slices.map((s) => ({ ...s, slot })))];
+    const { slots, state } = this.optimizer;
+    const want = [...slices.map((s) => ({ ...s, slot: 'value' })), ...slots.flatMap((slot) => slices.map((s) => ({ ...s, slot })))];
     if (metas.length !== want.length || tensors.length !== want.length) {
-      throw new Error(`load: expected ${want.length} tensors (values and ${this.slots.join(', ')}), got ${tensors.length}`);
+      throw new Error(`load: expected ${want.length} tensors (values and ${slots.join(', ')}), got ${tensors.length}`);
     }
     // Check the whole layout before replacing anything: a refused load leaves the model as it was.
     want.forEach((w, k) => {
@@ -327,7 +275,7 @@ export class TowerModel implements SegmentModel {
       if (tensors[k]!.length !== size) throw new Error(`load: ${m.layer}/${m.param} ${w.slot} has ${tensors[k]!.length} values, this tower holds ${size}`);
     });
     want.forEach((w, k) => {
-      const into = w.slot === 'value' ? this.params : this.state[this.slots.indexOf(w.slot as StateSlot)]!;
+      const into = w.slot === 'value' ? this.params : state[slots.indexOf(w.slot as (typeof slots)[number])]!;
       const old = into[w.layer]![w.param]!;
       into[w.layer]![w.param] = tf.tensor(tensors[k]!, old.shape);
       old.dispose();
@@ -335,7 +283,7 @@ export class TowerModel implements SegmentModel {
     this.plan.layers.forEach((p, i) => {
       const own = p.layer.paramShapes.length;
       if (this.params[i]!.length <= own) return;
-      for (const into of [this.params, ...this.state]) {
+      for (const into of [this.params, ...state]) {
         into[i]!.slice(own).forEach((t) => t.dispose());
         into[i] = this.withDerived(i, into[i]!.slice(0, own));
       }
@@ -349,8 +297,8 @@ export class TowerModel implements SegmentModel {
     this.ownGrad.clear();
     this.pending.forEach((p) => [...p.saved, p.dy].forEach((t) => t.isDisposed || t.dispose()));
     this.pending = [];
-    [...this.params.flat(), ...this.state.flat(2)].forEach((t) => t.dispose());
-    this.grads.forEach((gs) => gs?.forEach((g) => g.dispose()));
+    this.params.flat().forEach((t) => t.dispose());
+    this.optimizer.dispose();
     this.saved.forEach((ts) => ts.forEach((t) => t.dispose()));
     this.saved.clear();
   }
@@ -373,11 +321,10 @@ export class TowerModel implements SegmentModel {
     if (!mine) throw new Error(`${planned.layer.name} of part ${part}: this tower's output of the segment before is missing`);
     this.ownOutput.delete(`${k - 1}:${part}`);
     const held = this.plan.layers[i - 1]!.towers[this.tower]!.out;
-    const rank = mine.rank;
     const lead = mine.shape.slice(0, -1);
     const cut = (lo: number, hi: number): tf.Tensor => {
       if (lo === held.lo && hi === held.hi) return mine;
-      return tf.slice(mine, mine.shape.map((_, d) => (d === rank - 1 ? lo - held.lo : 0)), mine.shape.map((s, d) => (d === rank - 1 ? hi - lo : s)));
+      return lastAxisSlice(mine, lo - held.lo, hi - held.lo);
     };
     let x: tf.Tensor;
     if (planned.input === 'partial') {
@@ -401,13 +348,6 @@ export class TowerModel implements SegmentModel {
     return x;
   }
 
-  /** `t` placed at columns [lo, lo + width of t) of a zero tensor `width` wide (last axis). */
-  private padTo(t: tf.Tensor, lo: number, width: number): tf.Tensor {
-    const w = t.shape[t.rank - 1]!;
-    if (lo === 0 && w === width) return t;
-    return tf.pad(t, t.shape.map((_, d) => (d === t.rank - 1 ? [lo, width - lo - w] : [0, 0])) as [number, number][]);
-  }
-
   private release(t: tf.Tensor | undefined): void {
     if (t && !t.isDisposed && !this.isSaved(t)) t.dispose();
   }
@@ -429,15 +369,8 @@ export class TowerModel implements SegmentModel {
     const r = rangeIntersect(held, need);
     if (!r) return;
     const whole = r.lo === need.lo && r.hi === need.hi;
-    const t = whole ? tf.clone(dx) : tf.slice(dx, dx.shape.map((_, d) => (d === dx.rank - 1 ? r.lo - need.lo : 0)), dx.shape.map((n, d) => (d === dx.rank - 1 ? r.hi - r.lo : n)));
+    const t = whole ? tf.clone(dx) : lastAxisSlice(dx, r.lo - need.lo, r.hi - need.lo);
     this.ownGrad.set(`${k - 1}:${part}`, { value: tf.keep(t), lo: r.lo - held.lo });
-  }
-
-  private accumulate(i: number, grads: tf.Tensor[]): void {
-    if (grads.length === 0) return;
-    grads.forEach((g) => tf.keep(g));
-    const prev = this.grads[i];
-    this.grads[i] = prev ? prev.map((p, j) => accumulate(p, grads[j]!)) : grads;
   }
 
   private isSaved(t: tf.Tensor): boolean {

@@ -7,7 +7,7 @@
  * gradients add up in the same order on every run.
  */
 import { type Header, incoming, type Kind, outgoing, type Piece, type Plan, type StepContext } from '@alexnet/core';
-import type { TensorOut } from './model.js';
+import type { TensorOut } from './tensors.js';
 import { exchangeKey, type Peers } from './peers.js';
 
 /** What the pipeline needs of a model: the real one (model.ts) or the wire-only one (wire.ts). */

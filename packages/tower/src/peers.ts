@@ -13,7 +13,7 @@ import { readdirSync } from 'node:fs';
 import { decode, encode, type Header, type KeyPair, type Message, readPublicKey, serveZap, TOWER_TO_TOWER, ZAP_ENDPOINT } from '@alexnet/core';
 import type { Logger } from 'pino';
 import { Dealer, Reply, Router } from 'zeromq';
-import type { TensorOut } from './model.js';
+import type { TensorOut } from './tensors.js';
 import { ThreadedTransport } from './peer_thread.js';
 import { BufferPool } from './buffer_pool.js';
 import { type Delivery, type PeerTransport, StreamTransport } from './streams.js';

@@ -5,7 +5,7 @@
  * per message), and nothing is trained.
  */
 import { type Direction, outgoing, type Piece, type Plan, product } from '@alexnet/core';
-import type { TensorOut } from './model.js';
+import type { TensorOut } from './tensors.js';
 import type { SegmentModel } from './passes.js';
 
 export class WireModel implements SegmentModel {
