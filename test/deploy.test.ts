@@ -178,7 +178,7 @@ function checkDockerfile(text: string, ignore: string | undefined): Image {
   const problems: string[] = [];
   const where = rel(dockerfile);
   const { args, stages } = parseDockerfile(text);
-  if (stages.length === 0) return { problems: [`${where}: no FROM`], workdir: '/', ignore: ignore ?? '' };
+  if (stages.length === 0) return { problems: [`${where}: no FROM`], workdir: '/', ignore: ignore ?? '', env: {} };
   // the stages the final one is built on, base first
   const chainOf = (s: Stage): Stage[] => {
     const base = stages.slice(0, stages.indexOf(s)).reverse().find((p) => p.name === s.from.toLowerCase());

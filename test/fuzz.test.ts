@@ -44,7 +44,8 @@ function fuzzMessage(rand: () => number, n: number): Buffer[] {
       return [pack([1, 2, 3]), data]; // header not a map
     case 8: {
       const frame = pack(header);
-      frame[Math.floor(rand() * frame.length)] ^= 1 << Math.floor(rand() * 8); // one bit flipped
+      const at = Math.floor(rand() * frame.length);
+      frame[at] = frame[at]! ^ (1 << Math.floor(rand() * 8)); // one bit flipped
       return [frame, data];
     }
     default: {

@@ -21,11 +21,11 @@ export function makeLogger(o: LogOptions): Logger {
   const screen: DestinationStream = human
     ? pretty({ destination: o.terminal ?? 2, colorize: true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss', sync: true, hideObject: !o.verbose })
     : pino.destination({ dest: 2, sync: true });
-  if (!o.file) return pino({ level, base: undefined }, screen);
+  if (!o.file) return pino({ level, base: null }, screen);
   const fileLevel = o.verbose ? 'debug' : 'info';
   const streams: StreamEntry[] = [
     { level, stream: screen },
     { level: fileLevel, stream: pino.destination({ dest: o.file, sync: true, mkdir: true }) },
   ];
-  return pino({ level: o.verbose ? 'debug' : 'info', base: undefined }, pino.multistream(streams));
+  return pino({ level: o.verbose ? 'debug' : 'info', base: null }, pino.multistream(streams));
 }

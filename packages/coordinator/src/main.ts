@@ -199,7 +199,7 @@ async function inRunDir(o: MainOptions, out: string, config: Config, devices: st
   const logFile = join(out, 'log.jsonl');
   const log = makeLogger({ json: o.json, verbose: o.verbose, quiet: o.quiet, file: logFile, terminal: progress?.lines });
   // The per-window step lines: the bars show them on a terminal, so there they go to the log file only.
-  const stepLog = progress ? pino({ base: undefined }, pino.destination({ dest: logFile, sync: true, append: true })) : log;
+  const stepLog = progress ? pino({ base: null }, pino.destination({ dest: logFile, sync: true, append: true })) : log;
   const data = await openData(config, {
     ...(o.data ? { root: o.data } : {}),
     warn: (bad) => log.warn(bad, `skipped ${bad.file}: ${bad.reason}`),

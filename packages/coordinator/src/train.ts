@@ -26,7 +26,7 @@ export interface TrainOptions {
   run: string;
   onStep?: (m: StepMetrics) => void;
   onEval?: (m: EvalMetrics) => void;
-  onTick?: (t: Tick) => void;
+  onTick?: ((t: Tick) => void) | undefined;
   onReady?: (s: Session) => void;
   /** Write a checkpoint into `dir` every `every` steps and at the end. */
   checkpoint?: { dir: string; every: number };

@@ -251,7 +251,9 @@ async function fit(name: string, config: Config, backend: string, batch: number,
     const r = JSON.parse(stdout.trim().split('\n').pop()!) as { ok: boolean; step_ms?: number[]; error?: string };
     // The first step carries one-time costs: use the later ones when there are any.
     const ms = r.step_ms && r.step_ms.length > 1 ? median(r.step_ms.slice(1)) : r.step_ms?.[0];
-    return { config: name, backend, batch, ok: r.ok, ...(r.ok && ms ? { images_per_sec: (batch * 1000) / ms, step_ms: r.step_ms!.map((x) => round(x, 0)) } : { error: r.error }) };
+    const base = { config: name, backend, batch, ok: r.ok };
+    if (r.ok && ms) return { ...base, images_per_sec: (batch * 1000) / ms, step_ms: r.step_ms!.map((x) => round(x, 0)) };
+    return r.error === undefined ? base : { ...base, error: r.error };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
