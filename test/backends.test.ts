@@ -47,10 +47,15 @@ describe('--gpus with towers that end on the CPU', () => {
     expect(r.code, r.stderr).toBe(1);
     const lines = onCpuLines(r.stderr);
     expect(lines).toHaveLength(2);
-    lines.forEach((l, t) => expect(l).toMatch(new RegExp(`^tower ${t} \\(GPU ${t}\\) is on the CPU, @tensorflow/tfjs-node-gpu \\(libtensorflow 2\\.9\\.1 \\(stand-in\\)\\) on the CPU: \\S.+`)));
+    lines.forEach((l, t) =>
+      expect(l).toMatch(new RegExp(`^tower ${t} \\(GPU ${t}\\) is on the CPU, @tensorflow/tfjs-node-gpu \\(libtensorflow 2\\.9\\.1 \\(stand-in\\)\\) on the CPU: \\S.+`)),
+    );
     // The reason is this machine's own: ours have no NVIDIA driver.
-    if (!existsSync('/proc/driver/nvidia/version')) for (const l of lines) expect(l).toMatch(/on the CPU: no NVIDIA driver is loaded \(\/proc\/driver\/nvidia\/version is missing\)/);
-    expect(r.stderr).toMatch(/coordinator: --backend tensorflow: 2 of 2 towers were given a GPU and are not on one \(tower 0 .*; tower 1 .*\); fix that, or train on tfjs-node's CPU kernels without GPUs/);
+    if (!existsSync('/proc/driver/nvidia/version'))
+      for (const l of lines) expect(l).toMatch(/on the CPU: no NVIDIA driver is loaded \(\/proc\/driver\/nvidia\/version is missing\)/);
+    expect(r.stderr).toMatch(
+      /coordinator: --backend tensorflow: 2 of 2 towers were given a GPU and are not on one \(tower 0 .*; tower 1 .*\); fix that, or train on tfjs-node's CPU kernels without GPUs/,
+    );
     expect(steps(out)).toEqual([]); // not one step trained
     expect(childrenOf(process.pid).filter((c) => c.cmd.includes('tower'))).toEqual([]);
   });

@@ -12,7 +12,11 @@ import { root } from './helpers.js';
 describe('npm run bench', () => {
   it('measures split and single tower side by side and writes its JSON', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'alexnet-bench-')), 'bench.json');
-    const r = spawnSync(process.execPath, [resolve(root, 'packages/coordinator/dist/bench/bench.js'), '--only', 'small', '--no-fit', '--steps', '1', '--warmup', '1', '--seconds', '0', '--json', out], { encoding: 'utf8', timeout: 110_000 });
+    const r = spawnSync(
+      process.execPath,
+      [resolve(root, 'packages/coordinator/dist/bench/bench.js'), '--only', 'small', '--no-fit', '--steps', '1', '--warmup', '1', '--seconds', '0', '--json', out],
+      { encoding: 'utf8', timeout: 110_000 },
+    );
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/split \(2\)/);
     expect(r.stdout).toMatch(/single \(1\)/);

@@ -81,7 +81,10 @@ describe('checkpoints', () => {
     // 16 images, batch 8: an evaluation every 2 steps. min_delta 0.5 makes every evaluation after the first
     // "not an improvement", so with patience 1 the rate drops at step 4 (once: max_drops 1), before the stop at 9.
     const yaml = readFileSync(fixture('tiny.yaml'), 'utf8')
-      .replace(/^data: .*$/m, 'data: { dataset: synthetic, train: 16, test: 8, size: 14, augment: { crop: true, flip: true, lighting: 0.1 }, normalize: { mean: image, std: true } }\neval: { crops: 10 }')
+      .replace(
+        /^data: .*$/m,
+        'data: { dataset: synthetic, train: 16, test: 8, size: 14, augment: { crop: true, flip: true, lighting: 0.1 }, normalize: { mean: image, std: true } }\neval: { crops: 10 }',
+      )
       .replace(/^ {2}optimizer: (.*)$/m, '  optimizer: $1\n  schedule: { kind: plateau, factor: 0.1, patience: 1, max_drops: 1, min_delta: 0.5 }');
     const file = join(dir, 'tiny-plateau.yaml');
     writeFileSync(file, yaml);

@@ -46,9 +46,19 @@ describe('bad configs are refused before any process starts', () => {
   const dir = mkdtempSync(join(tmpdir(), 'alexnet-cli-'));
   const tiny = readFileSync(fixture('tiny.yaml'), 'utf8');
   const cases: [string, string, string[], RegExp][] = [
-    ['negative filters', tiny.replace('filters: 8, size: 3, stride: 1', 'filters: -3, size: 3, stride: 1'), ['--gpus', '0,1'], /net\.layers\[0\]\.filters: Too small: expected number to be >0/],
+    [
+      'negative filters',
+      tiny.replace('filters: 8, size: 3, stride: 1', 'filters: -3, size: 3, stride: 1'),
+      ['--gpus', '0,1'],
+      /net\.layers\[0\]\.filters: Too small: expected number to be >0/,
+    ],
     ['unknown layer kind', tiny.replace('kind: relu }', 'kind: sigmoid }'), ['--gpus', '0,1'], /net\.layers\[1\]\.kind: unknown layer kind "sigmoid"; allowed: conv, relu, lrn/],
-    ['filters not divisible by the towers', tiny, ['--gpus', '0,1,2'], /net\.layers\[0\]\.filters: conv1 has 8 output maps, not divisible by the tower count \(3\); allowed: multiples of 3/],
+    [
+      'filters not divisible by the towers',
+      tiny,
+      ['--gpus', '0,1,2'],
+      /net\.layers\[0\]\.filters: conv1 has 8 output maps, not divisible by the tower count \(3\); allowed: multiples of 3/,
+    ],
     ['unknown key', tiny.replace('batch: 8', 'batch: 8\n  bacth: 9'), ['--gpus', '0,1'], /train: Unrecognized key: "bacth"/],
   ];
   for (const [what, yaml, args, message] of cases) {

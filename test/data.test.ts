@@ -44,7 +44,10 @@ const yaml = (data: string, extra = ''): string => `${readFileSync(fixture('imag
 
 /** train/<class>/*.jpg|png and val/<class>/*: 12 training and 4 validation images a class, sizes varying. */
 async function writeFolders(root: string): Promise<void> {
-  for (const [split, count] of [['train', 12], ['val', 4]] as const) {
+  for (const [split, count] of [
+    ['train', 12],
+    ['val', 4],
+  ] as const) {
     for (const [k, name] of CLASSES.entries()) {
       mkdirSync(join(root, split, name), { recursive: true });
       for (let n = 0; n < count; n++) {
@@ -96,7 +99,10 @@ describe('image folders (JPEG and PNG)', () => {
   const config = join(dir, 'folders.yaml');
   beforeAll(async () => {
     await writeFolders(root);
-    writeFileSync(config, yaml(`data:\n  dataset: folders\n  train: ${root}/train\n  val: ${root}/val\n  size: 20\n  cache: ${dir}/cache\n${augment}`, 'eval: { crops: 10, every: 2 }'));
+    writeFileSync(
+      config,
+      yaml(`data:\n  dataset: folders\n  train: ${root}/train\n  val: ${root}/val\n  size: 20\n  cache: ${dir}/cache\n${augment}`, 'eval: { crops: 10, every: 2 }'),
+    );
   });
 
   it('a 2-tower run trains with crops, flips and lighting and reports 10-crop top-1 and top-5', async () => {
@@ -143,7 +149,10 @@ describe('CIFAR-10 binary batches', () => {
   beforeAll(() => {
     writeCifar(root);
     // CIFAR-10 has 10 classes; these files use 6 of them, and the test net has 6 outputs
-    writeFileSync(config, yaml(`data:\n  dataset: cifar10\n  root: ${root}\n${augment}`, 'eval: { crops: 10 }').replace('classes: 6', 'classes: 10').replace('units: 6', 'units: 10'));
+    writeFileSync(
+      config,
+      yaml(`data:\n  dataset: cifar10\n  root: ${root}\n${augment}`, 'eval: { crops: 10 }').replace('classes: 6', 'classes: 10').replace('units: 6', 'units: 10'),
+    );
   });
 
   it('a 2-tower run trains on 32×32 images cropped to 16×16 and reports 10-crop top-1 and top-5', async () => {

@@ -26,7 +26,7 @@ const parseListen: ParseListen =
   (coordinatorPackage as { parseListen?: ParseListen }).parseListen ?? ((await import('../packages/coordinator/dist/listen.js')) as { parseListen: ParseListen }).parseListen;
 const { coordinatorProgram } = coordinatorPackage;
 
-// Manifests are untyped data.
+// biome-ignore lint/suspicious/noExplicitAny: manifests are untyped data, read field by field
 type Obj = Record<string, any>;
 
 const deployDir = join(root, 'deploy');
@@ -181,7 +181,10 @@ function checkDockerfile(text: string, ignore: string | undefined): Image {
   if (stages.length === 0) return { problems: [`${where}: no FROM`], workdir: '/', ignore: ignore ?? '', env: {} };
   // the stages the final one is built on, base first
   const chainOf = (s: Stage): Stage[] => {
-    const base = stages.slice(0, stages.indexOf(s)).reverse().find((p) => p.name === s.from.toLowerCase());
+    const base = stages
+      .slice(0, stages.indexOf(s))
+      .reverse()
+      .find((p) => p.name === s.from.toLowerCase());
     return base ? [...chainOf(base), s] : [s];
   };
   const final = stages.at(-1)!;
@@ -202,11 +205,17 @@ function checkDockerfile(text: string, ignore: string | undefined): Image {
   for (const i of chain.flatMap((s) => s.ins)) if (i.op === 'ARG' || i.op === 'ENV') Object.assign(vars, keyValues(i.arg));
 
   // Node 20: the official tarball of a 20.x NODE_VERSION, or NodeSource's 20.x.
-  const runs = chain.flatMap((s) => s.ins).filter((i) => i.op === 'RUN').map((i) => i.arg);
+  const runs = chain
+    .flatMap((s) => s.ins)
+    .filter((i) => i.op === 'RUN')
+    .map((i) => i.arg);
   const nodeVersion = String(vars.NODE_VERSION ?? '');
   const tarball = runs.some((r) => /nodejs\.org\/dist\/v\$\{?NODE_VERSION\}?\//.test(r)) && /^20\.\d+\.\d+$/.test(nodeVersion);
   const nodesource = runs.some((r) => /setup_20\.x|node_20\.x/.test(r));
-  if (!tarball && !nodesource) problems.push(`${where}: the final image does not install Node 20 (a nodejs.org/dist/v\${NODE_VERSION} tarball with NODE_VERSION=20.x.y, or NodeSource's setup_20.x); NODE_VERSION is "${nodeVersion}"`);
+  if (!tarball && !nodesource)
+    problems.push(
+      `${where}: the final image does not install Node 20 (a nodejs.org/dist/v\${NODE_VERSION} tarball with NODE_VERSION=20.x.y, or NodeSource's setup_20.x); NODE_VERSION is "${nodeVersion}"`,
+    );
 
   // tfjs-node-gpu: installed (an optional dependency of packages/core, or by name) and checked after the
   // install in the same stage, since npm drops an optional dependency whose install script failed.
@@ -218,10 +227,18 @@ function checkDockerfile(text: string, ignore: string | undefined): Image {
     const install = ins.findIndex((r) => /\bnpm (ci|install)\b/.test(r) && (declared || r.includes('@tensorflow/tfjs-node-gpu')));
     if (install >= 0 && ins.slice(install).some((r) => /\bnpm (ls|list)\b[^;&|]*@tensorflow\/tfjs-node-gpu/.test(r))) checked = true;
   }
-  if (!checked) problems.push(`${where}: no \`npm ls @tensorflow/tfjs-node-gpu\` after the npm install in the same stage: a failed GPU install would go unnoticed (npm drops a failed optional dependency and exits 0)`);
+  if (!checked)
+    problems.push(
+      `${where}: no \`npm ls @tensorflow/tfjs-node-gpu\` after the npm install in the same stage: a failed GPU install would go unnoticed (npm drops a failed optional dependency and exits 0)`,
+    );
 
   // The final image: where the repository is, who runs it, coordinator and tower on PATH, no ENTRYPOINT.
-  const last = (op: string): string | undefined => chain.flatMap((s) => s.ins).filter((i) => i.op === op).at(-1)?.arg.trim();
+  const last = (op: string): string | undefined =>
+    chain
+      .flatMap((s) => s.ins)
+      .filter((i) => i.op === op)
+      .at(-1)
+      ?.arg.trim();
   const workdir = last('WORKDIR') ?? '/';
   let copied: string | undefined;
   for (const s of stages) {
@@ -232,23 +249,42 @@ function checkDockerfile(text: string, ignore: string | undefined): Image {
       if (m && !/--from/.test(i.arg)) copied = posix.resolve(wd, m[1]!);
     }
   }
-  if (copied !== workdir) problems.push(`${where}: the repository is copied to ${copied ?? '(nowhere: no COPY . DIR)'} but the final WORKDIR is ${workdir}; relative paths in the manifests (--config) are read from the WORKDIR`);
+  if (copied !== workdir)
+    problems.push(
+      `${where}: the repository is copied to ${copied ?? '(nowhere: no COPY . DIR)'} but the final WORKDIR is ${workdir}; relative paths in the manifests (--config) are read from the WORKDIR`,
+    );
   const user = last('USER');
   const uid = user === undefined ? 0 : /^\d+/.test(user) ? Number(/^\d+/.exec(user)![0]) : undefined;
-  if (user === undefined || uid === 0 || /^root\b/.test(user)) problems.push(`${where}: the final image runs as root; give it a USER (numeric, so Kubernetes runAsNonRoot can check it)`);
-  const path = String(keyValues(chain.flatMap((s) => s.ins).filter((i) => i.op === 'ENV' && /\bPATH\b/.test(i.arg)).at(-1)?.arg ?? '').PATH ?? '');
-  if (!path.split(':').includes(posix.join(workdir, 'node_modules/.bin'))) problems.push(`${where}: PATH ("${path}") lacks ${posix.join(workdir, 'node_modules/.bin')}, where npm links the coordinator and tower bins`);
-  if (chain.some((s) => s.ins.some((i) => i.op === 'ENTRYPOINT'))) problems.push(`${where}: has an ENTRYPOINT: compose's command and Kubernetes' args would be passed to it instead of run`);
+  if (user === undefined || uid === 0 || /^root\b/.test(user))
+    problems.push(`${where}: the final image runs as root; give it a USER (numeric, so Kubernetes runAsNonRoot can check it)`);
+  const path = String(
+    keyValues(
+      chain
+        .flatMap((s) => s.ins)
+        .filter((i) => i.op === 'ENV' && /\bPATH\b/.test(i.arg))
+        .at(-1)?.arg ?? '',
+    ).PATH ?? '',
+  );
+  if (!path.split(':').includes(posix.join(workdir, 'node_modules/.bin')))
+    problems.push(`${where}: PATH ("${path}") lacks ${posix.join(workdir, 'node_modules/.bin')}, where npm links the coordinator and tower bins`);
+  if (chain.some((s) => s.ins.some((i) => i.op === 'ENTRYPOINT')))
+    problems.push(`${where}: has an ENTRYPOINT: compose's command and Kubernetes' args would be passed to it instead of run`);
   const pkg = (p: string): Obj => JSON.parse(readFileSync(join(root, p, 'package.json'), 'utf8')) as Obj;
   const workspaces = (pkg('.').workspaces ?? []) as string[];
-  for (const [dir, bin] of [['packages/coordinator', 'coordinator'], ['packages/tower', 'tower']] as const) {
+  for (const [dir, bin] of [
+    ['packages/coordinator', 'coordinator'],
+    ['packages/tower', 'tower'],
+  ] as const) {
     if (!workspaces.includes(dir) || !pkg(dir).bin?.[bin]) problems.push(`package.json: ${dir} is not a workspace with the bin "${bin}": it would not land in node_modules/.bin`);
   }
 
   // The build context: the host's node_modules (addons for another glibc) and the keys stay out.
   if (ignore === undefined) problems.push(`${where}: no deploy/Dockerfile.dockerignore (or .dockerignore): the host's node_modules and deploy/keys would be sent into the image`);
   else {
-    const patterns = ignore.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    const patterns = ignore
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
     if (!patterns.some((p) => /^(\*\*\/|\/)?node_modules\/?$/.test(p))) problems.push(`${where}.dockerignore: does not exclude node_modules`);
     if (!patterns.some((p) => /^\/?deploy\/keys\/?$/.test(p))) problems.push(`${where}.dockerignore: does not exclude deploy/keys: the secret keys would be baked into the image`);
   }
@@ -269,7 +305,10 @@ function repoFile(problems: string[], where: string, path: string, cwd: string, 
     return undefined;
   }
   const segments = inRepo.split('/');
-  for (const p of image.ignore.split('\n').map((l) => l.trim().replace(/^\//, '').replace(/\/$/, '')).filter((l) => l && !l.startsWith('#'))) {
+  for (const p of image.ignore
+    .split('\n')
+    .map((l) => l.trim().replace(/^\//, '').replace(/\/$/, ''))
+    .filter((l) => l && !l.startsWith('#'))) {
     const hit = segments.some((_, i) => segments.slice(0, i + 1).join('/') === p || (p.startsWith('**/') && segments[i] === p.slice(3)));
     if (hit) problems.push(`${where}: --config ${path}: ${inRepo} is excluded from the image by the dockerignore pattern "${p}"`);
   }
@@ -302,8 +341,7 @@ interface Mount {
 }
 
 const within = (path: string, m: Mount): boolean => path === m.target || path.startsWith(`${m.target.replace(/\/$/, '')}/`);
-const mountOf = (path: string, mounts: Mount[]): Mount | undefined =>
-  mounts.filter((m) => within(path, m)).sort((a, b) => b.target.length - a.target.length)[0];
+const mountOf = (path: string, mounts: Mount[]): Mount | undefined => mounts.filter((m) => within(path, m)).sort((a, b) => b.target.length - a.target.length)[0];
 
 /** --keys is the keys mount, read-only; --data, --out and --resume are on mounts (--out a writable, lasting one). */
 function checkPaths(problems: string[], where: string, o: Obj, cwd: string, mounts: Mount[]): void {
@@ -321,7 +359,8 @@ function checkPaths(problems: string[], where: string, o: Obj, cwd: string, moun
     const path = posix.resolve(cwd, o[flag]);
     const m = mountOf(path, mounts);
     if (!m) problems.push(`${where}: --${flag} ${o[flag]} is on no mount: ${flag === 'data' ? 'the data is not there' : 'the run directory would be lost with the container'}`);
-    else if (flag === 'out' && (m.readOnly || !m.persistent)) problems.push(`${where}: --out ${o.out} is on ${m.describe}, which is ${m.readOnly ? 'read-only' : 'not persistent'}`);
+    else if (flag === 'out' && (m.readOnly || !m.persistent))
+      problems.push(`${where}: --out ${o.out} is on ${m.describe}, which is ${m.readOnly ? 'read-only' : 'not persistent'}`);
   }
 }
 
@@ -345,7 +384,15 @@ function composeMounts(svc: Obj): Mount[] {
     const [source, target, mode] = typeof v === 'string' ? splitVolume(v) : [v.source, v.target, v.read_only ? 'ro' : ''];
     const type = typeof v === 'string' ? (/^[./~$]/.test(String(source)) ? 'bind' : 'volume') : String(v.type ?? 'volume');
     const keys = type === 'bind' && typeof source === 'string' && resolve(deployDir, source) === join(deployDir, 'keys');
-    return { target: String(target), readOnly: String(mode ?? '').split(',').includes('ro'), keys, persistent: type === 'bind' || type === 'volume', describe: `${type} ${String(source)}` };
+    return {
+      target: String(target),
+      readOnly: String(mode ?? '')
+        .split(',')
+        .includes('ro'),
+      keys,
+      persistent: type === 'bind' || type === 'volume',
+      describe: `${type} ${String(source)}`,
+    };
   });
 }
 
@@ -372,12 +419,15 @@ async function checkCompose(doc: Obj, image: Image, file = composeFile): Promise
   // One image, built from deploy/Dockerfile with the repository as context.
   const images = new Set(Object.values(services).map((s) => (s as Obj).image));
   if (images.size !== 1) problems.push(`${rel(file)}: the services use ${images.size} images (${[...images].join(', ')}); coordinator and towers must run the same code`);
-  const builds = Object.values(services).filter((s) => (s as Obj).build).map((s) => (s as Obj).build as Obj | string);
+  const builds = Object.values(services)
+    .filter((s) => (s as Obj).build)
+    .map((s) => (s as Obj).build as Obj | string);
   if (builds.length === 0) problems.push(`${rel(file)}: no service builds the image (build: context .., dockerfile deploy/Dockerfile)`);
   for (const b of builds) {
     const context = resolve(deployDir, typeof b === 'string' ? b : String(b.context ?? '.'));
     const df = resolve(context, typeof b === 'string' ? 'Dockerfile' : String(b.dockerfile ?? 'Dockerfile'));
-    if (context !== root || df !== dockerfile) problems.push(`${rel(file)}: builds ${rel(df)} with context ${rel(context) || '.'}; the image is deploy/Dockerfile with the repository root as context`);
+    if (context !== root || df !== dockerfile)
+      problems.push(`${rel(file)}: builds ${rel(df)} with context ${rel(context) || '.'}; the image is deploy/Dockerfile with the repository root as context`);
   }
 
   const coordinators = procs.filter((p) => p.argv[0] === 'coordinator');
@@ -399,8 +449,10 @@ async function checkCompose(doc: Obj, image: Image, file = composeFile): Promise
     count = towerCount(problems, c.where, co, cwd, image);
     checkPaths(problems, c.where, co, cwd, composeMounts(c.svc));
     const restarting = towers.filter((t) => /^(on-failure|always|unless-stopped)/.test(String(t.svc.restart ?? 'no')));
-    if (restarting.length > 0 && !(Number(co.maxRestarts) >= 1)) problems.push(`${c.where}: towers restart (restart: ${restarting[0]!.svc.restart}) but without --max-restarts N the coordinator would not take a restarted tower back`);
-    if (/^(on-failure|always|unless-stopped)/.test(String(c.svc.restart ?? 'no')) && !co.continue) problems.push(`${c.where}: the coordinator restarts (restart: ${c.svc.restart}) but without --continue it would start the run over`);
+    if (restarting.length > 0 && !(Number(co.maxRestarts) >= 1))
+      problems.push(`${c.where}: towers restart (restart: ${restarting[0]!.svc.restart}) but without --max-restarts N the coordinator would not take a restarted tower back`);
+    if (/^(on-failure|always|unless-stopped)/.test(String(c.svc.restart ?? 'no')) && !co.continue)
+      problems.push(`${c.where}: the coordinator restarts (restart: ${c.svc.restart}) but without --continue it would start the run over`);
   }
 
   // The towers: as many as the config has, indices 0..N-1, each on its own GPU.
@@ -413,7 +465,8 @@ async function checkCompose(doc: Obj, image: Image, file = composeFile): Promise
     indices.push(Number(to.index));
     const at = listenPort(problems, t.where, '--connect', to.connect);
     if (at && at.host !== c.name) problems.push(`${t.where}: --connect ${to.connect} names host "${at.host}", not the coordinator service "${c.name}"`);
-    if (at && port !== undefined && at.port !== port) problems.push(`${t.where}: --connect ${to.connect} has port ${at.port}, but the coordinator listens on ${port} (${co?.listen})`);
+    if (at && port !== undefined && at.port !== port)
+      problems.push(`${t.where}: --connect ${to.connect} has port ${at.port}, but the coordinator listens on ${port} (${co?.listen})`);
     checkPaths(problems, t.where, to, String(t.svc.working_dir ?? image.workdir), composeMounts(t.svc));
     checkCudaCache(problems, t.where, composeEnv(t.svc), image, composeMounts(t.svc));
     if (to.backend === 'wasm' || to.backend === 'cpu') problems.push(`${t.where}: --backend ${to.backend} would leave its GPU unused`);
@@ -431,11 +484,14 @@ async function checkCompose(doc: Obj, image: Image, file = composeFile): Promise
     // The container sees only its reserved GPUs, numbered from 0: host GPU 1 is device 0 inside.
     if (to.gpu === undefined) problems.push(`${t.where}: no --gpu: the tower would not try the GPU backend`);
     else if (!/^\d+$/.test(String(to.gpu)) || Number(to.gpu) >= ids.length) {
-      problems.push(`${t.where}: --gpu ${to.gpu}, but the container sees only its reserved GPU${ids.length === 1 ? '' : 's'} [${ids.join(', ')}], numbered from 0 inside it: use --gpu ${ids.length === 1 ? '0' : `0..${ids.length - 1}`}`);
+      problems.push(
+        `${t.where}: --gpu ${to.gpu}, but the container sees only its reserved GPU${ids.length === 1 ? '' : 's'} [${ids.join(', ')}], numbered from 0 inside it: use --gpu ${ids.length === 1 ? '0' : `0..${ids.length - 1}`}`,
+      );
     }
   }
   const want = Array.from({ length: count ?? towers.length }, (_, i) => i);
-  if (JSON.stringify([...indices].sort((a, b) => a - b)) !== JSON.stringify(want)) problems.push(`${rel(file)}: tower indices are [${indices.join(', ')}]; the towers must be ${want.join(', ')}, each once`);
+  if (JSON.stringify([...indices].sort((a, b) => a - b)) !== JSON.stringify(want))
+    problems.push(`${rel(file)}: tower indices are [${indices.join(', ')}]; the towers must be ${want.join(', ')}, each once`);
   return problems;
 }
 
@@ -457,13 +513,13 @@ interface Container {
 /** The pod template of a workload, if it is one. */
 function podOf(doc: Obj): { spec: Obj; labels: Obj } | undefined {
   if (doc.kind === 'Pod') return { spec: doc.spec ?? {}, labels: doc.metadata?.labels ?? {} };
-  if (['Job', 'Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet'].includes(doc.kind)) return { spec: doc.spec?.template?.spec ?? {}, labels: doc.spec?.template?.metadata?.labels ?? {} };
+  if (['Job', 'Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet'].includes(doc.kind))
+    return { spec: doc.spec?.template?.spec ?? {}, labels: doc.spec?.template?.metadata?.labels ?? {} };
   if (doc.kind === 'CronJob') return { spec: doc.spec?.jobTemplate?.spec?.template?.spec ?? {}, labels: doc.spec?.jobTemplate?.spec?.template?.metadata?.labels ?? {} };
   return undefined;
 }
 
-const selects = (selector: Obj | undefined, labels: Obj): boolean =>
-  !!selector && Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels[k] === v);
+const selects = (selector: Obj | undefined, labels: Obj): boolean => !!selector && Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels[k] === v);
 
 /** `$(VAR)` in command and args, as the kubelet expands it from the container's env; `$$` is a literal `$`. */
 function expand(problems: string[], where: string, s: string, env: Record<string, string>): string {
@@ -490,7 +546,8 @@ function k8sMounts(pod: Obj, container: Obj): Mount[] {
   return ((container.volumeMounts ?? []) as Obj[]).map((m) => {
     const v = volumes.get(m.name) ?? {};
     const kind = Object.keys(v).find((k) => k !== 'name') ?? 'missing';
-    const source = kind === 'secret' ? `Secret ${v.secret?.secretName}` : kind === 'persistentVolumeClaim' ? `PVC ${v.persistentVolumeClaim?.claimName}` : `${kind} volume "${m.name}"`;
+    const source =
+      kind === 'secret' ? `Secret ${v.secret?.secretName}` : kind === 'persistentVolumeClaim' ? `PVC ${v.persistentVolumeClaim?.claimName}` : `${kind} volume "${m.name}"`;
     return {
       target: String(m.mountPath),
       readOnly: m.readOnly === true,
@@ -509,7 +566,8 @@ function k8sMounts(pod: Obj, container: Obj): Mount[] {
 function checkCudaCache(problems: string[], where: string, env: Record<string, string>, image: Image, mounts: Mount[]): void {
   const path = env.CUDA_CACHE_PATH ?? image.env.CUDA_CACHE_PATH;
   if (!path) return void problems.push(`${where}: no CUDA_CACHE_PATH (in the image or the container): kernels CUDA compiles from PTX would be lost with the container`);
-  if (!(Number(env.CUDA_CACHE_MAXSIZE ?? image.env.CUDA_CACHE_MAXSIZE) >= 2 ** 30)) problems.push(`${where}: CUDA_CACHE_MAXSIZE is under 1 GiB (CUDA's default 256 MiB holds few of libtensorflow's kernels)`);
+  if (!(Number(env.CUDA_CACHE_MAXSIZE ?? image.env.CUDA_CACHE_MAXSIZE) >= 2 ** 30))
+    problems.push(`${where}: CUDA_CACHE_MAXSIZE is under 1 GiB (CUDA's default 256 MiB holds few of libtensorflow's kernels)`);
   const m = mounts.find((x) => x.target === path);
   if (!m?.persistent) problems.push(`${where}: CUDA_CACHE_PATH ${path} is ${m ? `on ${m.describe}, which` : 'not on a volume: it'} is lost when the tower is replaced`);
 }
@@ -522,7 +580,10 @@ function checkKeysReadable(problems: string[], where: string, pod: Obj, containe
     if (v.secret?.secretName !== KEYS_SECRET) continue;
     const mode = Number(v.secret.defaultMode ?? 0o644);
     const readable = uid === 0 || (mode & 0o004) !== 0 || ((mode & 0o040) !== 0 && fsGroup !== undefined);
-    if (!readable) problems.push(`${where}: the Secret ${KEYS_SECRET} is mounted with mode 0${mode.toString(8)} (owner root) but the container runs as uid ${uid}: it could not read its keys (use 0440 with fsGroup)`);
+    if (!readable)
+      problems.push(
+        `${where}: the Secret ${KEYS_SECRET} is mounted with mode 0${mode.toString(8)} (owner root) but the container runs as uid ${uid}: it could not read its keys (use 0440 with fsGroup)`,
+      );
   }
 }
 
@@ -557,7 +618,13 @@ async function checkK8s(docs: K8sDoc[], image: Image): Promise<string[]> {
   let maxRestarts = Number.POSITIVE_INFINITY;
   for (const c of coordinators) {
     const cwd = String(c.container.workingDir ?? image.workdir);
-    const o = (await parseOr(problems, c.where, c.argv.map((a) => expand(problems, c.where, a, containerEnv(c.container)))))?.opts;
+    const o = (
+      await parseOr(
+        problems,
+        c.where,
+        c.argv.map((a) => expand(problems, c.where, a, containerEnv(c.container))),
+      )
+    )?.opts;
     if (!o) continue;
     const count = towerCount(problems, c.where, o, cwd, image);
     if (count !== undefined) counts.add(count);
@@ -565,7 +632,10 @@ async function checkK8s(docs: K8sDoc[], image: Image): Promise<string[]> {
     checkPaths(problems, c.where, o, cwd, k8sMounts(c.pod, c.container));
     checkKeysReadable(problems, c.where, c.pod, c.container, image);
     const again = c.pod.restartPolicy === 'OnFailure' || Number(c.owner.doc.spec?.backoffLimit ?? 6) > 0;
-    if (again && !o.continue) problems.push(`${c.where}: the coordinator is restarted (restartPolicy ${c.pod.restartPolicy}, backoffLimit ${c.owner.doc.spec?.backoffLimit ?? 6}) but without --continue it would start the run over`);
+    if (again && !o.continue)
+      problems.push(
+        `${c.where}: the coordinator is restarted (restartPolicy ${c.pod.restartPolicy}, backoffLimit ${c.owner.doc.spec?.backoffLimit ?? 6}) but without --continue it would start the run over`,
+      );
     if (o.listen === undefined) {
       problems.push(`${c.where}: no --listen: the coordinator would spawn its own towers instead of waiting for the tower pods`);
       continue;
@@ -574,7 +644,8 @@ async function checkK8s(docs: K8sDoc[], image: Image): Promise<string[]> {
     if (port === undefined) continue;
     ports.add(port);
     const declared = ((c.container.ports ?? []) as Obj[]).find((p) => p.containerPort === port);
-    if (!declared) problems.push(`${c.where}: --listen ${o.listen}, but no containerPort ${port} (ports: ${JSON.stringify((c.container.ports ?? []).map((p: Obj) => p.containerPort))})`);
+    if (!declared)
+      problems.push(`${c.where}: --listen ${o.listen}, but no containerPort ${port} (ports: ${JSON.stringify((c.container.ports ?? []).map((p: Obj) => p.containerPort))})`);
     const labels = podOf(c.owner.doc)!.labels;
     const mine = services.filter((s) => selects(s.doc.spec?.selector, labels));
     if (mine.length === 0) problems.push(`${c.where}: no Service selects this pod (labels ${JSON.stringify(labels)}): towers could not find it`);
@@ -588,7 +659,10 @@ async function checkK8s(docs: K8sDoc[], image: Image): Promise<string[]> {
       }
       const target: unknown = sp.targetPort ?? sp.port;
       const targetPort: unknown = typeof target === 'number' ? target : ((c.container.ports ?? []) as Obj[]).find((p) => p.name === target)?.containerPort;
-      if (targetPort !== port) problems.push(`${sw}: port ${port} targets ${JSON.stringify(target)}${typeof target === 'string' ? ` (containerPort ${targetPort ?? 'none by that name'})` : ''}, not ${port} where the coordinator listens`);
+      if (targetPort !== port)
+        problems.push(
+          `${sw}: port ${port} targets ${JSON.stringify(target)}${typeof target === 'string' ? ` (containerPort ${targetPort ?? 'none by that name'})` : ''}, not ${port} where the coordinator listens`,
+        );
       for (const l of towerLabels) if (selects(s.doc.spec?.selector, l)) problems.push(`${sw}: its selector also matches the tower pods: the name would resolve to towers too`);
     }
   }
@@ -604,10 +678,13 @@ async function checkK8s(docs: K8sDoc[], image: Image): Promise<string[]> {
     const spec = job.spec ?? {};
     const indexed = job.kind === 'Job' && spec.completionMode === 'Indexed';
     if (!indexed) problems.push(`${jw}: the towers must be an Indexed Job (completionMode: Indexed): the completion index is the tower index`);
-    if (count !== undefined && spec.completions !== count) problems.push(`${jw}: completions ${spec.completions}, but the coordinator waits for ${count} towers (net.groups of its --config)`);
-    if (spec.parallelism !== spec.completions) problems.push(`${jw}: parallelism ${spec.parallelism ?? '1 (default)'} ≠ completions ${spec.completions}: every tower must run at once`);
+    if (count !== undefined && spec.completions !== count)
+      problems.push(`${jw}: completions ${spec.completions}, but the coordinator waits for ${count} towers (net.groups of its --config)`);
+    if (spec.parallelism !== spec.completions)
+      problems.push(`${jw}: parallelism ${spec.parallelism ?? '1 (default)'} ≠ completions ${spec.completions}: every tower must run at once`);
     const restart = t.pod.restartPolicy;
-    if (!(restart === 'OnFailure' || (restart === 'Never' && spec.podFailurePolicy))) problems.push(`${jw}: restartPolicy ${restart}; a failed tower must come back (OnFailure, or Never with a podFailurePolicy)`);
+    if (!(restart === 'OnFailure' || (restart === 'Never' && spec.podFailurePolicy)))
+      problems.push(`${jw}: restartPolicy ${restart}; a failed tower must come back (OnFailure, or Never with a podFailurePolicy)`);
     if (!(Number(spec.backoffLimit) >= 1)) problems.push(`${jw}: backoffLimit ${spec.backoffLimit}: a tower could never be restarted`);
     if (maxRestarts < 1) problems.push(`${jw}: towers are restarted, but a coordinator has no --max-restarts N and would not take one back`);
     const gpus = t.container.resources?.limits?.['nvidia.com/gpu'];
@@ -634,7 +711,8 @@ async function checkK8s(docs: K8sDoc[], image: Image): Promise<string[]> {
       if (at) {
         const svc = services.find((s) => s.doc.metadata?.name === at.host.split('.')[0]);
         if (!svc) problems.push(`${where}: --connect ${o.connect}: no Service named "${at.host.split('.')[0]}" in ${rel(k8sDir)}`);
-        else if (!coordinators.some((c) => selects(svc.doc.spec?.selector, podOf(c.owner.doc)!.labels))) problems.push(`${where}: --connect ${o.connect}: Service ${svc.doc.metadata?.name} does not select the coordinator`);
+        else if (!coordinators.some((c) => selects(svc.doc.spec?.selector, podOf(c.owner.doc)!.labels)))
+          problems.push(`${where}: --connect ${o.connect}: Service ${svc.doc.metadata?.name} does not select the coordinator`);
         if (port !== undefined && at.port !== port) problems.push(`${where}: --connect ${o.connect} has port ${at.port}, but the coordinator listens on ${port}`);
       }
       if (o.gpu === undefined) problems.push(`${where}: no --gpu: the tower would not try the GPU backend`);
@@ -675,7 +753,8 @@ describe('deploy/', () => {
     const problems = await checkK8s(docs, readImage());
     // Everything is a Kubernetes object, and kustomization.yaml lists files that exist.
     for (const { file, doc } of docs) {
-      if (typeof doc.apiVersion !== 'string' || typeof doc.kind !== 'string' || (doc.kind !== 'Kustomization' && !doc.metadata?.name)) problems.push(`${rel(file)}: not a Kubernetes object (apiVersion, kind, metadata.name)`);
+      if (typeof doc.apiVersion !== 'string' || typeof doc.kind !== 'string' || (doc.kind !== 'Kustomization' && !doc.metadata?.name))
+        problems.push(`${rel(file)}: not a Kubernetes object (apiVersion, kind, metadata.name)`);
       if (doc.kind === 'Kustomization') for (const r of doc.resources ?? []) if (!existsSync(join(k8sDir, r))) problems.push(`${rel(file)}: lists ${r}, which does not exist`);
     }
     expect(problems).toEqual([]);
@@ -689,20 +768,43 @@ describe('deploy/', () => {
       argv[argv.indexOf(flag) + 1] = value;
     };
     const k8s = (): K8sDoc[] => clone(readK8s());
-    const container = (docs: K8sDoc[], bin: string): Obj =>
-      docs.map((d) => podOf(d.doc)?.spec.containers?.[0]).find((c) => c?.command?.[0] === bin)!;
+    const container = (docs: K8sDoc[], bin: string): Obj => docs.map((d) => podOf(d.doc)?.spec.containers?.[0]).find((c) => c?.command?.[0] === bin)!;
 
     it.each([
-      ['a tower --connect port', (d: Obj) => setArg(svc(d, 'tower-1').command, '--connect', 'tcp://coordinator:5556'), /tower-1: --connect tcp:\/\/coordinator:5556 has port 5556, but the coordinator listens on 5555/],
+      [
+        'a tower --connect port',
+        (d: Obj) => setArg(svc(d, 'tower-1').command, '--connect', 'tcp://coordinator:5556'),
+        /tower-1: --connect tcp:\/\/coordinator:5556 has port 5556, but the coordinator listens on 5555/,
+      ],
       ['the --listen port', (d: Obj) => setArg(svc(d, 'coordinator').command, '--listen', 'tcp://0.0.0.0:6000'), /has port 5555, but the coordinator listens on 6000/],
-      ['a flag name', (d: Obj) => svc(d, 'tower-0').command.splice(svc(d, 'tower-0').command.indexOf('--keys'), 1, '--key-dir'), /tower-0: `tower .*--key-dir \/keys[^`]*` is refused by the tower CLI: error: unknown option '--key-dir'/],
-      ['a coordinator flag name', (d: Obj) => svc(d, 'coordinator').command.splice(svc(d, 'coordinator').command.indexOf('--tower-wait'), 1, '--towers-wait'), /coordinator: `coordinator .*` is refused by the coordinator CLI: error: unknown option '--towers-wait'/],
+      [
+        'a flag name',
+        (d: Obj) => svc(d, 'tower-0').command.splice(svc(d, 'tower-0').command.indexOf('--keys'), 1, '--key-dir'),
+        /tower-0: `tower .*--key-dir \/keys[^`]*` is refused by the tower CLI: error: unknown option '--key-dir'/,
+      ],
+      [
+        'a coordinator flag name',
+        (d: Obj) => svc(d, 'coordinator').command.splice(svc(d, 'coordinator').command.indexOf('--tower-wait'), 1, '--towers-wait'),
+        /coordinator: `coordinator .*` is refused by the coordinator CLI: error: unknown option '--towers-wait'/,
+      ],
       ['a bad value', (d: Obj) => setArg(svc(d, 'coordinator').command, '--max-restarts', 'three'), /is refused by the coordinator CLI: .*--max-restarts/],
-      ['a GPU id (both on GPU 0)', (d: Obj) => (svc(d, 'tower-1').deploy.resources.reservations.devices[0].device_ids = ['0']), /tower-1: reserves GPU 0, which services.tower-0 reserves too/],
-      ['--gpu as the host id', (d: Obj) => setArg(svc(d, 'tower-1').command, '--gpu', '1'), /tower-1: --gpu 1, but the container sees only its reserved GPU \[1\], numbered from 0 inside it: use --gpu 0/],
+      [
+        'a GPU id (both on GPU 0)',
+        (d: Obj) => (svc(d, 'tower-1').deploy.resources.reservations.devices[0].device_ids = ['0']),
+        /tower-1: reserves GPU 0, which services.tower-0 reserves too/,
+      ],
+      [
+        '--gpu as the host id',
+        (d: Obj) => setArg(svc(d, 'tower-1').command, '--gpu', '1'),
+        /tower-1: --gpu 1, but the container sees only its reserved GPU \[1\], numbered from 0 inside it: use --gpu 0/,
+      ],
       ['a tower index', (d: Obj) => setArg(svc(d, 'tower-1').command, '--index', '2'), /tower indices are \[0, 2\]/],
       ['a missing tower', (d: Obj) => delete d.services['tower-1'], /1 tower services, but configs\/alexnet.yaml has 2 towers/],
-      ['the keys mount', (d: Obj) => (svc(d, 'tower-0').volumes[0].target = '/secrets'), /tower-0: --keys \/keys is not where the keys are mounted \(\/secrets from bind .\/keys\)/],
+      [
+        'the keys mount',
+        (d: Obj) => (svc(d, 'tower-0').volumes[0].target = '/secrets'),
+        /tower-0: --keys \/keys is not where the keys are mounted \(\/secrets from bind .\/keys\)/,
+      ],
       ['read-write keys', (d: Obj) => (svc(d, 'coordinator').volumes[0].read_only = false), /coordinator: the keys \(bind .\/keys\) are mounted at \/keys read-write/],
       ['the host', (d: Obj) => setArg(svc(d, 'tower-0').command, '--connect', 'tcp://coord:5555'), /names host "coord", not the coordinator service "coordinator"/],
       ['the config', (d: Obj) => setArg(svc(d, 'coordinator').command, '--config', 'configs/alexnet-2.yaml'), /configs\/alexnet-2.yaml does not exist in the repository/],
@@ -716,20 +818,48 @@ describe('deploy/', () => {
     });
 
     it.each([
-      ['the Service port', (d: K8sDoc[]) => (d.find((x) => x.doc.kind === 'Service')!.doc.spec.ports[0].port = 5556), /Service\/alexnet-coordinator: no port 5555, where the coordinator listens/],
+      [
+        'the Service port',
+        (d: K8sDoc[]) => (d.find((x) => x.doc.kind === 'Service')!.doc.spec.ports[0].port = 5556),
+        /Service\/alexnet-coordinator: no port 5555, where the coordinator listens/,
+      ],
       ['the containerPort', (d: K8sDoc[]) => (container(d, 'coordinator').ports[0].containerPort = 5556), /--listen tcp:\/\/0.0.0.0:5555, but no containerPort 5555/],
-      ['a tower --connect port', (d: K8sDoc[]) => (container(d, 'tower').args[1] = 'tcp://alexnet-coordinator:5556'), /\(index 0\): --connect tcp:\/\/alexnet-coordinator:5556 has port 5556, but the coordinator listens on 5555/],
+      [
+        'a tower --connect port',
+        (d: K8sDoc[]) => (container(d, 'tower').args[1] = 'tcp://alexnet-coordinator:5556'),
+        /\(index 0\): --connect tcp:\/\/alexnet-coordinator:5556 has port 5556, but the coordinator listens on 5555/,
+      ],
       ['the host', (d: K8sDoc[]) => (container(d, 'tower').args[1] = 'tcp://coordinator:5555'), /no Service named "coordinator"/],
-      ['a flag name', (d: K8sDoc[]) => (container(d, 'tower').args[6] = '--key-dir'), /\(index 0\): `TOWER_INDEX=0 tower .*--key-dir \/keys[^`]*` is refused by the tower CLI: error: unknown option '--key-dir'/],
+      [
+        'a flag name',
+        (d: K8sDoc[]) => (container(d, 'tower').args[6] = '--key-dir'),
+        /\(index 0\): `TOWER_INDEX=0 tower .*--key-dir \/keys[^`]*` is refused by the tower CLI: error: unknown option '--key-dir'/,
+      ],
       ['the GPU limit', (d: K8sDoc[]) => (container(d, 'tower').resources.limits['nvidia.com/gpu'] = 2), /nvidia.com\/gpu is 2; each tower needs exactly 1/],
       ['--gpu', (d: K8sDoc[]) => (container(d, 'tower').args[3] = '1'), /--gpu 1, but a pod with nvidia.com\/gpu: 1 sees its GPU as device 0/],
-      ['completions', (d: K8sDoc[]) => (d.find((x) => x.doc.metadata?.name === 'alexnet-towers')!.doc.spec.completions = 3), /completions 3, but the coordinator waits for 2 towers/],
+      [
+        'completions',
+        (d: K8sDoc[]) => (d.find((x) => x.doc.metadata?.name === 'alexnet-towers')!.doc.spec.completions = 3),
+        /completions 3, but the coordinator waits for 2 towers/,
+      ],
       ['the tower index', (d: K8sDoc[]) => (container(d, 'tower').env[0].valueFrom.fieldRef.fieldPath = 'metadata.name'), /TOWER_INDEX must come from fieldRef/],
       ['the keys Secret', (d: K8sDoc[]) => (podOf(d.find((x) => x.doc.metadata?.name === 'alexnet-towers')!.doc)!.spec.volumes[0].secret.secretName = 'keys'), /mounts no keys/],
-      ['the keys mode', (d: K8sDoc[]) => (podOf(d.find((x) => x.doc.metadata?.name === 'alexnet-towers')!.doc)!.spec.volumes[0].secret.defaultMode = 0o400), /mode 0400 \(owner root\) but the container runs as uid 1000/],
+      [
+        'the keys mode',
+        (d: K8sDoc[]) => (podOf(d.find((x) => x.doc.metadata?.name === 'alexnet-towers')!.doc)!.spec.volumes[0].secret.defaultMode = 0o400),
+        /mode 0400 \(owner root\) but the container runs as uid 1000/,
+      ],
       ['the anti-affinity', (d: K8sDoc[]) => delete podOf(d.find((x) => x.doc.metadata?.name === 'alexnet-towers')!.doc)!.spec.affinity, /no required podAntiAffinity/],
-      ['the Service selector', (d: K8sDoc[]) => (d.find((x) => x.doc.kind === 'Service')!.doc.spec.selector = { 'app.kubernetes.io/name': 'alexnet' }), /its selector also matches the tower pods/],
-      ['the CUDA cache on an emptyDir', (d: K8sDoc[]) => (podOf(d.find((x) => x.doc.metadata?.name === 'alexnet-towers')!.doc)!.spec.volumes[1] = { name: 'cuda-cache', emptyDir: {} }), /CUDA_CACHE_PATH \/cuda-cache is on emptyDir volume "cuda-cache", which is lost when the tower is replaced/],
+      [
+        'the Service selector',
+        (d: K8sDoc[]) => (d.find((x) => x.doc.kind === 'Service')!.doc.spec.selector = { 'app.kubernetes.io/name': 'alexnet' }),
+        /its selector also matches the tower pods/,
+      ],
+      [
+        'the CUDA cache on an emptyDir',
+        (d: K8sDoc[]) => (podOf(d.find((x) => x.doc.metadata?.name === 'alexnet-towers')!.doc)!.spec.volumes[1] = { name: 'cuda-cache', emptyDir: {} }),
+        /CUDA_CACHE_PATH \/cuda-cache is on emptyDir volume "cuda-cache", which is lost when the tower is replaced/,
+      ],
     ])('k8s: %s', async (_, breakIt, named) => {
       const docs = k8s();
       breakIt(docs);

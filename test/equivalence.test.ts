@@ -70,61 +70,64 @@ function expectSame(one: Result, other: Result, what: string): void {
 afterAll(() => sessions.forEach((s) => s.abort()));
 
 describe.each(['wasm', CONTRACT_BACKEND] as const)('on %s', (backend) => {
-const run = (towers: number, split: Split = 'auto', micro = 1, direct = false): Promise<Result> => runOn(backend, towers, split, micro, direct);
+  const run = (towers: number, split: Split = 'auto', micro = 1, direct = false): Promise<Result> => runOn(backend, towers, split, micro, direct);
 
-describe('1, 2 and 4 towers compute the same training steps', () => {
-  it('same initial weights, same loss at every step, same weights after 3 SGD steps (auto dense splits)', async () => {
-    const one = await run(1);
-    // The run must actually learn something for the comparison to mean anything.
-    expect(maxDiff(one.initial, one.final)).toBeGreaterThan(1e-3);
-    // `auto` on the tiny net makes fc4 (8 → 16) column-split and fc5 (16 → 8) row-split: both kinds at once.
-    const summary = (await import('@alexnet/coordinator')).summarize(planSplit(buildNet(config.net), 2));
-    expect(summary.layers.filter((l) => l.split).map((l) => `${l.name}:${l.split}`)).toEqual(['fc4:column', 'fc5:row']);
-    expectSame(one, await run(2), '2 towers');
-    expectSame(one, await run(4), '4 towers');
-  });
-  for (const split of ['column', 'row'] as const) {
-    it(`every dense layer ${split}-split, on 2 and 4 towers`, async () => {
-      const one = await run(1, split);
-      expectSame(one, await run(2, split), `2 towers, ${split}`);
-      expectSame(one, await run(4, split), `4 towers, ${split}`);
+  describe('1, 2 and 4 towers compute the same training steps', () => {
+    it('same initial weights, same loss at every step, same weights after 3 SGD steps (auto dense splits)', async () => {
+      const one = await run(1);
+      // The run must actually learn something for the comparison to mean anything.
+      expect(maxDiff(one.initial, one.final)).toBeGreaterThan(1e-3);
+      // `auto` on the tiny net makes fc4 (8 → 16) column-split and fc5 (16 → 8) row-split: both kinds at once.
+      const summary = (await import('@alexnet/coordinator')).summarize(planSplit(buildNet(config.net), 2));
+      expect(summary.layers.filter((l) => l.split).map((l) => `${l.name}:${l.split}`)).toEqual(['fc4:column', 'fc5:row']);
+      expectSame(one, await run(2), '2 towers');
+      expectSame(one, await run(4), '4 towers');
     });
-  }
-  for (const split of ['auto', 'row'] as const) {
-    it(`a row-split layer straight into another dense layer (${split === 'auto' ? 'row then column' : 'row then row'}), on 2 and 4 towers`, async () => {
-      const one = await run(1, split, 1, true);
-      expectSame(one, await run(2, split, 1, true), `2 towers, direct, ${split}`);
-      expectSame(one, await run(4, split, 1, true), `4 towers, direct, ${split}`);
-    });
-  }
-});
-
-describe('pipelined micro-batches', () => {
-  it('give the same weights as the unpipelined step (uneven micro-batches: 8 = 2 + 3 + 3)', async () => {
-    const plain = await run(2, 'auto', 1);
-    expectSame(plain, await run(2, 'auto', 3), '2 towers, 3 micro-batches');
-    expectSame(plain, await run(4, 'auto', 3), '4 towers, 3 micro-batches');
-    expectSame(plain, await run(1, 'auto', 4), '1 tower, 4 micro-batches');
-  });
-});
-
-describe('the three kinds of peer links', () => {
-  // the stream links read into reused buffers: on wasm and on a backend that keeps a tensor's values by
-  // reference (the contract backend is tfjs-backend-cpu's kernels), every step must come out the same
-  it('give the same steps, to the bit: 2 and 4 towers, 3 micro-batches', async () => {
-    for (const towers of [2, 4]) {
-      const zmq = await runOn(backend, towers, 'auto', 3, false, 'zmq');
-      const stream = await runOn(backend, towers, 'auto', 3, false, 'stream');
-      // every body through the shared files (the tiny net's are far below the usual 64 KiB floor)
-      process.env.ALEXNET_SHM_MIN_BYTES = '1';
-      const shm = await runOn(backend, towers, 'auto', 3, false, 'shm').finally(() => delete process.env.ALEXNET_SHM_MIN_BYTES);
-      for (const [name, r] of [['stream', stream], ['shm', shm]] as const) {
-        expect(r.losses, `${towers} towers, ${name}: losses`).toEqual(zmq.losses);
-        expect(maxDiff(zmq.final, r.final), `${towers} towers, ${name}: weights after 3 steps`).toBe(0);
-      }
+    for (const split of ['column', 'row'] as const) {
+      it(`every dense layer ${split}-split, on 2 and 4 towers`, async () => {
+        const one = await run(1, split);
+        expectSame(one, await run(2, split), `2 towers, ${split}`);
+        expectSame(one, await run(4, split), `4 towers, ${split}`);
+      });
+    }
+    for (const split of ['auto', 'row'] as const) {
+      it(`a row-split layer straight into another dense layer (${split === 'auto' ? 'row then column' : 'row then row'}), on 2 and 4 towers`, async () => {
+        const one = await run(1, split, 1, true);
+        expectSame(one, await run(2, split, 1, true), `2 towers, direct, ${split}`);
+        expectSame(one, await run(4, split, 1, true), `4 towers, direct, ${split}`);
+      });
     }
   });
-});
+
+  describe('pipelined micro-batches', () => {
+    it('give the same weights as the unpipelined step (uneven micro-batches: 8 = 2 + 3 + 3)', async () => {
+      const plain = await run(2, 'auto', 1);
+      expectSame(plain, await run(2, 'auto', 3), '2 towers, 3 micro-batches');
+      expectSame(plain, await run(4, 'auto', 3), '4 towers, 3 micro-batches');
+      expectSame(plain, await run(1, 'auto', 4), '1 tower, 4 micro-batches');
+    });
+  });
+
+  describe('the three kinds of peer links', () => {
+    // the stream links read into reused buffers: on wasm and on a backend that keeps a tensor's values by
+    // reference (the contract backend is tfjs-backend-cpu's kernels), every step must come out the same
+    it('give the same steps, to the bit: 2 and 4 towers, 3 micro-batches', async () => {
+      for (const towers of [2, 4]) {
+        const zmq = await runOn(backend, towers, 'auto', 3, false, 'zmq');
+        const stream = await runOn(backend, towers, 'auto', 3, false, 'stream');
+        // every body through the shared files (the tiny net's are far below the usual 64 KiB floor)
+        process.env.ALEXNET_SHM_MIN_BYTES = '1';
+        const shm = await runOn(backend, towers, 'auto', 3, false, 'shm').finally(() => delete process.env.ALEXNET_SHM_MIN_BYTES);
+        for (const [name, r] of [
+          ['stream', stream],
+          ['shm', shm],
+        ] as const) {
+          expect(r.losses, `${towers} towers, ${name}: losses`).toEqual(zmq.losses);
+          expect(maxDiff(zmq.final, r.final), `${towers} towers, ${name}: weights after 3 steps`).toBe(0);
+        }
+      }
+    });
+  });
 });
 
 describe('across backends', () => {

@@ -48,12 +48,19 @@ async function splitModel(config: Config, steps: number): Promise<Session> {
 
 /** The model in `out`, loaded by tf.loadLayersModel through an IOHandler over the files export wrote. */
 async function loadExported(out: string): Promise<tf.LayersModel> {
-  const json = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8')) as { format: string; modelTopology: object; weightsManifest: tf.io.WeightsManifestConfig; userDefinedMetadata?: tf.io.ModelArtifacts['userDefinedMetadata'] };
+  const json = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8')) as {
+    format: string;
+    modelTopology: object;
+    weightsManifest: tf.io.WeightsManifestConfig;
+    userDefinedMetadata?: tf.io.ModelArtifacts['userDefinedMetadata'];
+  };
   expect(json.format).toBe('layers-model');
   const bins = json.weightsManifest.flatMap((g) => g.paths.map((p) => readFileSync(join(out, p))));
   const weightData = new Uint8Array(Buffer.concat(bins)).buffer;
   const weightSpecs = json.weightsManifest.flatMap((g) => g.weights);
-  return tf.loadLayersModel({ load: async () => ({ modelTopology: json.modelTopology, weightSpecs, weightData, ...(json.userDefinedMetadata ? { userDefinedMetadata: json.userDefinedMetadata } : {}) }) });
+  return tf.loadLayersModel({
+    load: async () => ({ modelTopology: json.modelTopology, weightSpecs, weightData, ...(json.userDefinedMetadata ? { userDefinedMetadata: json.userDefinedMetadata } : {}) }),
+  });
 }
 
 /** The loaded model's outputs on `images`: its softmax, and the logits (the output of `logitsLayer`). */
@@ -77,12 +84,16 @@ describe('export: the small config, trained 3 steps on 2 towers', () => {
   beforeAll(async () => {
     const s = await splitModel(config, 3);
     weights = await s.fullWeights();
-    images = readBatch(await openData(config), 'test', Array.from({ length: n }, (_, i) => i)).images;
+    images = readBatch(
+      await openData(config),
+      'test',
+      Array.from({ length: n }, (_, i) => i),
+    ).images;
     splitLogits = await s.forward(-1, images, n, false);
     await s.close();
   });
 
-  it('tfjs: tf.loadLayersModel gives the split model\'s probabilities and logits', async () => {
+  it("tfjs: tf.loadLayersModel gives the split model's probabilities and logits", async () => {
     const out = join(dir, 'small-tfjs');
     const files = await exportModel(config, weights, { format: 'tfjs', out, preprocess: preprocessOf(await openData(config)) });
     expect(files.map((f) => f.slice(out.length + 1))).toEqual(['model.json', 'weights.bin', 'preprocess.json', 'mean.bin']);
@@ -117,7 +128,7 @@ describe('export: the small config, trained 3 steps on 2 towers', () => {
 });
 
 describe('exportCommand', () => {
-  it('exports a run directory\'s checkpoint; without the data set, exports anyway and says so', async () => {
+  it("exports a run directory's checkpoint; without the data set, exports anyway and says so", async () => {
     const config = loadConfig(join(root, 'configs/mnist-small.yaml'));
     const s = await splitModel(config, 0);
     const runDir = join(dir, 'run-elsewhere');
@@ -142,7 +153,9 @@ function readSafetensors(file: string): { tensors: Map<string, { shape: number[]
   const buf = readFileSync(file);
   const n = Number(buf.readBigUInt64LE(0));
   expect(n % 8).toBe(0);
-  const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }> & { __metadata__: Record<string, string> };
+  const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }> & {
+    __metadata__: Record<string, string>;
+  };
   const body = buf.subarray(8 + n);
   const { __metadata__: metadata, ...entries } = header;
   const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
@@ -152,7 +165,7 @@ function readSafetensors(file: string): { tensors: Map<string, { shape: number[]
     expect(e.dtype).toBe('F32');
     expect(begin, `${name} follows the previous tensor`).toBe(covered);
     expect(end - begin).toBe(e.shape.reduce((a, b) => a * b, 1) * 4);
-    const data = new Float32Array(end - begin >> 2);
+    const data = new Float32Array((end - begin) >> 2);
     for (let i = 0; i < data.length; i++) data[i] = body.readFloatLE(begin + 4 * i);
     tensors.set(name, { shape: e.shape, data });
     covered = end;
@@ -161,8 +174,8 @@ function readSafetensors(file: string): { tensors: Map<string, { shape: number[]
   return { tensors, metadata };
 }
 
-describe('export: the paper\'s net at its random init, 2 towers', () => {
-  it('tfjs: tf.loadLayersModel gives the split model\'s logits and probabilities on two random 227×227×3 images', async () => {
+describe("export: the paper's net at its random init, 2 towers", () => {
+  it("tfjs: tf.loadLayersModel gives the split model's logits and probabilities on two random 227×227×3 images", async () => {
     // The paper's config names ImageNet folders that are not here; the net is what matters.
     const paper = loadConfig(join(root, 'configs/alexnet.yaml'));
     const config = parseConfig({ ...paper, data: { dataset: 'synthetic', train: 2, test: 2 } });

@@ -63,7 +63,11 @@ describe('a tower killed mid-run', () => {
     });
     const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
     const kills: number[] = [];
-    for (const [lo, hi] of [[12, 35], [45, 70], [80, 105]] as const) {
+    for (const [lo, hi] of [
+      [12, 35],
+      [45, 70],
+      [80, 105],
+    ] as const) {
       const at = lo + Math.floor(Math.random() * (hi - lo));
       while (step < at) await new Promise((r) => setTimeout(r, 5));
       const towers = childrenOf(child.pid!).filter((t) => / --index \d /.test(t.cmd));
@@ -74,7 +78,10 @@ describe('a tower killed mid-run', () => {
       while (!new RegExp(`restart ${kills.length} of 5`).test(stderr)) await new Promise((r) => setTimeout(r, 5));
     }
     expect(await exited, stderr).toBe(0);
-    const restarts = stderr.split('\n').filter((l) => /restart \d of 5/.test(l)).join('\n');
+    const restarts = stderr
+      .split('\n')
+      .filter((l) => /restart \d of 5/.test(l))
+      .join('\n');
     for (let k = 1; k <= 3; k++) expect(restarts).toMatch(new RegExp(`killed by SIGKILL; restart ${k} of 5, from the checkpoint at step \\d+`));
     const a = readCheckpoint(whole);
     const b = readCheckpoint(out);
@@ -84,13 +91,22 @@ describe('a tower killed mid-run', () => {
     const trained = [...stderr.matchAll(/"kind":"step","run":"split"/g)].length;
     expect(trained).toBeLessThanOrEqual(steps + 3 * 10);
     // the metrics do not repeat the steps trained again after each restart
-    const logged = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.kind === 'step').map((l) => l.step);
+    const logged = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.kind === 'step')
+      .map((l) => l.step);
     expect(logged).toEqual(Array.from({ length: steps }, (_, i) => i + 1));
   });
 
   it('a hung tower (SIGSTOP) is detected within the heartbeat timeout, named, and nothing is left behind', async () => {
     const out = mkdtempSync(join(tmpdir(), 'alexnet-hung-'));
-    const child = spawn(process.execPath, [cli, '--gpus', '0,1', '--config', fixture('tiny.yaml'), '--steps', '1000000', '--backend', 'wasm', '--out', out, '--heartbeat-timeout', '2'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [cli, '--gpus', '0,1', '--config', fixture('tiny.yaml'), '--steps', '1000000', '--backend', 'wasm', '--out', out, '--heartbeat-timeout', '2'],
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));

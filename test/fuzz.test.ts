@@ -6,14 +6,14 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { createRequire } from 'node:module';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { COORDINATOR_TO_TOWER, encode, loadConfig, mulberry32, PROTOCOL_VERSION } from '@alexnet/core';
-import { describe, expect, it } from 'vitest';
 import { sharedMemory } from '@alexnet/tower/shared_file';
+import { describe, expect, it } from 'vitest';
 import { Dealer, Router } from 'zeromq';
 import { childrenOf, cli, fixture, root } from './helpers.js';
 
@@ -52,7 +52,21 @@ function fuzzMessage(rand: () => number, n: number): Buffer[] {
       // well formed, out of turn: every coordinator → tower kind but shutdown, before any init
       const kinds = COORDINATOR_TO_TOWER.filter((k) => k !== 'shutdown' && k !== 'init');
       const kind = kinds[n % kinds.length]!;
-      const body = { pass: 0, step: 0, part: 0, size: 2, training: true, sampleOffset: 0, lr: 0.1, params: [], batch: 0, split: 'train', indices: [0, 1], mode: 'train', keyBase: 0 };
+      const body = {
+        pass: 0,
+        step: 0,
+        part: 0,
+        size: 2,
+        training: true,
+        sampleOffset: 0,
+        lr: 0.1,
+        params: [],
+        batch: 0,
+        split: 'train',
+        indices: [0, 1],
+        mode: 'train',
+        keyBase: 0,
+      };
       return encode(kind, body as never, kind === 'forward' || kind === 'backward' ? [{ data: new Float32Array(6), shape: [2, 3] }] : []);
     }
   }
@@ -69,7 +83,9 @@ function streamMessage(frames: Buffer[]): Buffer {
 /** Tower 0 at `endpoint` (with `extra` arguments), its stderr and exit, and the next message it sends `router`. */
 function towerAt(router: Router, endpoint: string, extra: string[]) {
   const main = fileURLToPath(import.meta.resolve('@alexnet/tower/main'));
-  const proc = spawn(process.execPath, [main, '--connect', endpoint, '--index', '0', ...extra, '--backend', 'wasm', '--log-level', 'warn', '--heartbeat-ms', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn(process.execPath, [main, '--connect', endpoint, '--index', '0', ...extra, '--backend', 'wasm', '--log-level', 'warn', '--heartbeat-ms', '0'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const inbox = router[Symbol.asyncIterator]();
   const t = {
     proc,
@@ -122,7 +138,9 @@ describe('fuzzing the wire', () => {
     const router = new Router({ linger: 0, sendHighWaterMark: 0 });
     await router.bind(endpoint);
     const main = fileURLToPath(import.meta.resolve('@alexnet/tower/main'));
-    const tower = spawn(process.execPath, [main, '--connect', endpoint, '--index', '0', '--backend', 'wasm', '--log-level', 'warn', '--heartbeat-ms', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const tower = spawn(process.execPath, [main, '--connect', endpoint, '--index', '0', '--backend', 'wasm', '--log-level', 'warn', '--heartbeat-ms', '0'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     tower.stderr.on('data', (d) => (stderr += d));
     let exited: number | null | undefined;
@@ -182,7 +200,19 @@ describe('fuzzing the wire', () => {
       // magic, session, tower, and whether it reads bodies from shared files
       expect([hello.subarray(0, 4).toString(), hello.readUInt32LE(4), hello.readUInt32LE(8), hello.readUInt32LE(12)]).toEqual(['AXP2', 7, 0, sharedMemory() ? 1 : 0]);
       const rand = mulberry32(11);
-      const exchange = { v: PROTOCOL_VERSION, kind: 'exchange', tensors: [{ shape: [2, 3], dtype: 'float32' }], session: 7, pass: 0, part: 0, layer: 1, dir: 'forward', from: 1, lo: 0, hi: 3 };
+      const exchange = {
+        v: PROTOCOL_VERSION,
+        kind: 'exchange',
+        tensors: [{ shape: [2, 3], dtype: 'float32' }],
+        session: 7,
+        pass: 0,
+        part: 0,
+        layer: 1,
+        dir: 'forward',
+        from: 1,
+        lo: 0,
+        hi: 3,
+      };
       let streamBreaks = 0;
       for (let n = 0; n < FRAMES; n++) {
         const link = links[links.length - 1]!;
@@ -192,14 +222,23 @@ describe('fuzzing the wire', () => {
           const bad = Buffer.alloc(12);
           const k = (n / 30) % 6; // frame count 0, 9 or 2³²−1; header length 0 or 2 MiB; a body of 4 GiB
           if (k < 3) bad.writeUInt32LE([0, 9, 0xffffffff][k]!, 0);
-          else (bad.writeUInt32LE(2, 0), bad.writeUInt32LE([0, 2 << 20, 100][k - 3]!, 4), bad.writeUInt32LE(k === 5 ? 0xffffffff : 0, 8));
+          else {
+            bad.writeUInt32LE(2, 0);
+            bad.writeUInt32LE([0, 2 << 20, 100][k - 3]!, 4);
+            bad.writeUInt32LE(k === 5 ? 0xffffffff : 0, 8);
+          }
           link.socket.write(bad);
           streamBreaks++;
           await until(() => links.length === streamBreaks + 1 && links[streamBreaks]!.got.length >= 16);
           continue;
         }
         // well framed: the coordinator's fuzz, exchange headers with one thing wrong, an exchange from a tower that is not there
-        const frames = n % 3 === 0 ? fuzzMessage(rand, n) : n % 3 === 1 ? [pack({ ...exchange, dir: ['sideways', 7, null][n % 3] }), Buffer.alloc(24)] : encode('exchange', { ...exchange, from: [0, 2, 3, 4, 5][n % 5] } as never, [{ data: new Float32Array(6), shape: [2, 3] }]);
+        const frames =
+          n % 3 === 0
+            ? fuzzMessage(rand, n)
+            : n % 3 === 1
+              ? [pack({ ...exchange, dir: ['sideways', 7, null][n % 3] }), Buffer.alloc(24)]
+              : encode('exchange', { ...exchange, from: [0, 2, 3, 4, 5][n % 5] } as never, [{ data: new Float32Array(6), shape: [2, 3] }]);
         link.socket.write(streamMessage(frames));
       }
       // strangers at the tower's own peer socket (where receivers say hello): a bad hello, or bytes after one
@@ -211,7 +250,11 @@ describe('fuzzing the wire', () => {
       }
       await until(() => rejected() === FRAMES + 10);
       expect(t.exited).toBeUndefined();
-      for (const line of t.stderr.split('\n').filter((l) => l.includes('rejected peer message')).slice(0, 50)) expect(JSON.parse(line).reason ?? JSON.parse(line).from, line).toBeDefined();
+      for (const line of t.stderr
+        .split('\n')
+        .filter((l) => l.includes('rejected peer message'))
+        .slice(0, 50))
+        expect(JSON.parse(line).reason ?? JSON.parse(line).from, line).toBeDefined();
       // the tower still trains: a new session of one tower, a forward of the tiny net
       await router.send([Buffer.from('tower-0'), ...encode('init', { tower: 0, towers: 1, config, session: 8, peers: [`ipc://${peer}`] }, [])]);
       expect((await next()).kind).toBe('ready');
@@ -230,7 +273,11 @@ describe('fuzzing the wire', () => {
     // the tower says hello on each link, then answers about shared files in 4-byte words
     const { endpoint, peer, fake, router, links, server } = await playTowerOne();
     const t = towerAt(router, endpoint, ['--peer', `ipc://${peer}`, '--peer-transport', 'shm']);
-    const rejections = (): string[] => t.stderr.split('\n').filter((l) => l.includes('rejected peer message')).map((l) => JSON.parse(l).reason as string);
+    const rejections = (): string[] =>
+      t.stderr
+        .split('\n')
+        .filter((l) => l.includes('rejected peer message'))
+        .map((l) => JSON.parse(l).reason as string);
     const announce = (socket: net.Socket, path: string): void => {
       const head = Buffer.alloc(8);
       head.writeUInt32LE(Buffer.byteLength(path), 4);
@@ -313,10 +360,27 @@ describe('fuzzing the wire', () => {
       expect((await next()).kind).toBe('ready');
       stranger.connect(peer);
       const rand = mulberry32(11);
-      const exchange = { v: PROTOCOL_VERSION, kind: 'exchange', tensors: [{ shape: [2, 3], dtype: 'float32' }], session: 7, pass: 0, part: 0, layer: 1, dir: 'forward', from: 1, lo: 0, hi: 3 };
+      const exchange = {
+        v: PROTOCOL_VERSION,
+        kind: 'exchange',
+        tensors: [{ shape: [2, 3], dtype: 'float32' }],
+        session: 7,
+        pass: 0,
+        part: 0,
+        layer: 1,
+        dir: 'forward',
+        from: 1,
+        lo: 0,
+        hi: 3,
+      };
       for (let n = 0; n < FRAMES; n++) {
         // the coordinator's fuzz, exchange headers with one thing wrong, and an exchange from a tower that is not there
-        const frames = n % 3 === 0 ? fuzzMessage(rand, n) : n % 3 === 1 ? [pack({ ...exchange, dir: ['sideways', 7, null][n % 3] }), Buffer.alloc(24)] : encode('exchange', { ...exchange, from: 1 + (n % 5) } as never, [{ data: new Float32Array(6), shape: [2, 3] }]);
+        const frames =
+          n % 3 === 0
+            ? fuzzMessage(rand, n)
+            : n % 3 === 1
+              ? [pack({ ...exchange, dir: ['sideways', 7, null][n % 3] }), Buffer.alloc(24)]
+              : encode('exchange', { ...exchange, from: 1 + (n % 5) } as never, [{ data: new Float32Array(6), shape: [2, 3] }]);
         await stranger.send(frames);
       }
       // the tower still trains: a forward and backward of the tiny net on one tower
@@ -325,7 +389,11 @@ describe('fuzzing the wire', () => {
       expect((await next()).kind).toBe('activation');
       await until(() => t.stderr.split('\n').filter((l) => l.includes('rejected peer message')).length === FRAMES);
       expect(t.exited).toBeUndefined();
-      for (const line of t.stderr.split('\n').filter((l) => l.includes('rejected peer message')).slice(0, 50)) expect(JSON.parse(line).reason ?? JSON.parse(line).from, line).toBeDefined();
+      for (const line of t.stderr
+        .split('\n')
+        .filter((l) => l.includes('rejected peer message'))
+        .slice(0, 50))
+        expect(JSON.parse(line).reason ?? JSON.parse(line).from, line).toBeDefined();
     } finally {
       stranger.close();
       t.proc.kill('SIGKILL');
@@ -335,7 +403,10 @@ describe('fuzzing the wire', () => {
 
   it(`a live coordinator rejects ${FRAMES} messages from unknown peers, logging each, and its run finishes`, async () => {
     const out = mkdtempSync(join(tmpdir(), 'alexnet-fuzz-run-'));
-    const child = spawn(process.execPath, [cli, '--gpus', '0,1', '--config', fixture('tiny.yaml'), '--steps', '300', '--backend', 'wasm', '--json', '--out', out], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cli, '--gpus', '0,1', '--config', fixture('tiny.yaml'), '--steps', '300', '--backend', 'wasm', '--json', '--out', out], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));

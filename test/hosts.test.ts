@@ -58,7 +58,8 @@ function atStep(c: Proc, n: number, act: () => void): Promise<void> {
         if (Number(m[1]) < n) continue;
         c.child.stderr!.off('data', watch);
         act();
-        return done();
+        done();
+        return;
       }
     };
     c.child.stderr!.on('data', watch);
@@ -145,7 +146,9 @@ describe('--listen refuses what it cannot do safely', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'alexnet-listen-')), 'run');
     const r = await runCli(['--config', fixture('tiny.yaml'), '--listen', '0.0.0.0:5555', '--out', out]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^coordinator: --listen: tcp:\/\/0\.0\.0\.0:5555 is reachable from other hosts.*`coordinator keys --out DIR --towers N` makes them; give the same DIR to the coordinator and the towers with --keys DIR; or pass --insecure/m);
+    expect(r.stderr).toMatch(
+      /^coordinator: --listen: tcp:\/\/0\.0\.0\.0:5555 is reachable from other hosts.*`coordinator keys --out DIR --towers N` makes them; give the same DIR to the coordinator and the towers with --keys DIR; or pass --insecure/m,
+    );
     expect(existsSync(join(out, 'checkpoint.bin'))).toBe(false);
   });
 
@@ -210,7 +213,11 @@ function netnsProbe(): string | undefined {
     execFileSync('ip', ['netns', 'list'], { stdio: 'pipe' });
     return undefined;
   } catch (e) {
-    return `network namespaces unavailable: ${String((e as { stderr?: Buffer }).stderr ?? e).trim().split('\n')[0]}`;
+    return `network namespaces unavailable: ${
+      String((e as { stderr?: Buffer }).stderr ?? e)
+        .trim()
+        .split('\n')[0]
+    }`;
   }
 }
 
@@ -262,34 +269,42 @@ describe('towers in their own network namespaces, over TCP with CURVE', () => {
     await new Promise((r) => setTimeout(r, 200));
     ns?.remove();
   });
-  it.skipIf(why !== undefined)(`train across the namespaces; a wrong key is refused; a tower killed there is replaced and the run restarts from its checkpoint${why ? ` (skipped: ${why})` : ''}`, async () => {
-    ns = makeNetns();
-    const { names, host } = ns;
-    const { keys, stranger } = await makeKeys();
-    const port = await freePort();
-    const out = mkdtempSync(join(tmpdir(), 'alexnet-netns-'));
-    const c = coordinator([...common, '--listen', `tcp://0.0.0.0:${port}`, '--keys', keys, '--out', out, '--max-restarts', '1', '--heartbeat-timeout', '3']);
-    await until('the coordinator to listen', () => /waiting for 2 towers/.test(c.stderr()));
-    // each tower reaches the coordinator at the address of its namespace's link
-    const connect = (n: number) => `tcp://${host(n)}:${port}`;
-    const intruder = tower(connect(1), 0, stranger, names[1]);
-    expect(await intruder.exited).toBe(1);
-    expect(intruder.stderr()).toMatch(/refused this tower's key/);
-    await until('the refusal to be logged', () => /refused a connection from 10\.213\.2\.2/.test(c.stderr()));
-    const first = [tower(connect(0), 0, keys, names[0]), tower(connect(1), 1, keys, names[1])];
-    // the towers exchange with each other across the namespaces, at the addresses they found toward the coordinator
-    await until('both towers to join', () => /tower 1 joined from .*its peers reach it at tcp:\/\/10\.213\.2\.2:\d+/.test(c.stderr()) && /tower 0 joined from .*its peers reach it at tcp:\/\/10\.213\.1\.2:\d+/.test(c.stderr()));
-    await strangerAtPeer(c, first[0]!, keys, stranger);
-    await atStep(c, 25, () => first[1]!.child.kill('SIGKILL')); // `ip netns exec` execs node: this is the tower itself
-    await until('the restart', () => /restart 1 of 1, from the checkpoint at step \d+/.test(c.stderr()));
-    const replacement = tower(connect(1), 1, keys, names[1]);
-    expect(await c.exited, c.stderr()).toBe(0);
-    for (const t of [first[0]!, replacement]) expect(await t.exited, t.stderr()).toBe(0);
-    // found by its silence (a process killed on another host sends no exit notice), or by a send to it failing
-    expect(c.stderr()).toMatch(/split: (tower 1 \(host [^,]+, pid \d+\) sent no heartbeat for \d\.\d s: stopped or hung|send to tower 1 failed: .+); restart 1 of 1/);
-    const a = readCheckpoint(reference);
-    const b = readCheckpoint(out);
-    expect(b.step).toBe(STEPS);
-    expect(maxDiff(a.tensors, b.tensors)).toBe(0);
-  });
+  it.skipIf(why !== undefined)(
+    `train across the namespaces; a wrong key is refused; a tower killed there is replaced and the run restarts from its checkpoint${why ? ` (skipped: ${why})` : ''}`,
+    async () => {
+      ns = makeNetns();
+      const { names, host } = ns;
+      const { keys, stranger } = await makeKeys();
+      const port = await freePort();
+      const out = mkdtempSync(join(tmpdir(), 'alexnet-netns-'));
+      const c = coordinator([...common, '--listen', `tcp://0.0.0.0:${port}`, '--keys', keys, '--out', out, '--max-restarts', '1', '--heartbeat-timeout', '3']);
+      await until('the coordinator to listen', () => /waiting for 2 towers/.test(c.stderr()));
+      // each tower reaches the coordinator at the address of its namespace's link
+      const connect = (n: number) => `tcp://${host(n)}:${port}`;
+      const intruder = tower(connect(1), 0, stranger, names[1]);
+      expect(await intruder.exited).toBe(1);
+      expect(intruder.stderr()).toMatch(/refused this tower's key/);
+      await until('the refusal to be logged', () => /refused a connection from 10\.213\.2\.2/.test(c.stderr()));
+      const first = [tower(connect(0), 0, keys, names[0]), tower(connect(1), 1, keys, names[1])];
+      // the towers exchange with each other across the namespaces, at the addresses they found toward the coordinator
+      await until(
+        'both towers to join',
+        () =>
+          /tower 1 joined from .*its peers reach it at tcp:\/\/10\.213\.2\.2:\d+/.test(c.stderr()) &&
+          /tower 0 joined from .*its peers reach it at tcp:\/\/10\.213\.1\.2:\d+/.test(c.stderr()),
+      );
+      await strangerAtPeer(c, first[0]!, keys, stranger);
+      await atStep(c, 25, () => first[1]!.child.kill('SIGKILL')); // `ip netns exec` execs node: this is the tower itself
+      await until('the restart', () => /restart 1 of 1, from the checkpoint at step \d+/.test(c.stderr()));
+      const replacement = tower(connect(1), 1, keys, names[1]);
+      expect(await c.exited, c.stderr()).toBe(0);
+      for (const t of [first[0]!, replacement]) expect(await t.exited, t.stderr()).toBe(0);
+      // found by its silence (a process killed on another host sends no exit notice), or by a send to it failing
+      expect(c.stderr()).toMatch(/split: (tower 1 \(host [^,]+, pid \d+\) sent no heartbeat for \d\.\d s: stopped or hung|send to tower 1 failed: .+); restart 1 of 1/);
+      const a = readCheckpoint(reference);
+      const b = readCheckpoint(out);
+      expect(b.step).toBe(STEPS);
+      expect(maxDiff(a.tensors, b.tensors)).toBe(0);
+    },
+  );
 });

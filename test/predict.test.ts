@@ -11,7 +11,21 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { centreView, exportCommand, imageBatch, openData, preprocessOf, type Prediction, predictCommand, readBatch, RecordReader, render, Session, softmaxRows, writeCheckpoint } from '@alexnet/coordinator';
+import {
+  centreView,
+  exportCommand,
+  imageBatch,
+  openData,
+  type Prediction,
+  predictCommand,
+  preprocessOf,
+  RecordReader,
+  readBatch,
+  render,
+  Session,
+  softmaxRows,
+  writeCheckpoint,
+} from '@alexnet/coordinator';
 import { DataError, initBackend, loadConfig } from '@alexnet/core';
 import { pino } from 'pino';
 import sharp from 'sharp';
@@ -43,7 +57,13 @@ async function writeDigits(n: number): Promise<{ files: string[]; pixels: Uint8A
   mkdirSync(join(dir, 'images'));
   const files = pixels.map((_, i) => join(dir, 'images', `digit${i}.png`));
   const raw = (p: Uint8Array, rgb: boolean) => (rgb ? Buffer.from(Uint8Array.from({ length: p.length * 3 }, (_, j) => p[Math.floor(j / 3)]!)) : Buffer.from(p));
-  await Promise.all(pixels.map((p, i) => sharp(raw(p, i % 2 === 1), { raw: { width: 28, height: 28, channels: i % 2 === 1 ? 3 : 1 } }).png().toFile(files[i]!)));
+  await Promise.all(
+    pixels.map((p, i) =>
+      sharp(raw(p, i % 2 === 1), { raw: { width: 28, height: 28, channels: i % 2 === 1 ? 3 : 1 } })
+        .png()
+        .toFile(files[i]!),
+    ),
+  );
   return { files, pixels };
 }
 
@@ -51,7 +71,9 @@ async function writeDigits(n: number): Promise<{ files: string[]; pixels: Uint8A
 const top5 = (probs: Float64Array, classes: number): number[][] =>
   Array.from({ length: probs.length / classes }, (_, i) => {
     const row = probs.subarray(i * classes, (i + 1) * classes);
-    return Array.from(row.keys()).sort((a, b) => row[b]! - row[a]! || a - b).slice(0, 5);
+    return Array.from(row.keys())
+      .sort((a, b) => row[b]! - row[a]! || a - b)
+      .slice(0, 5);
   });
 
 describe('predict', () => {
@@ -75,7 +97,15 @@ describe('predict', () => {
     // The split model's own forward pass on the same pixels, through the training pipeline's transform.
     const size = 28 * 28;
     const images = new Float32Array(DIGITS * size);
-    written.pixels.forEach((p, i) => render(data.spec, Float32Array.from(p, (v) => v / 255), centreView(data.spec), images, i * size));
+    written.pixels.forEach((p, i) =>
+      render(
+        data.spec,
+        Float32Array.from(p, (v) => v / 255),
+        centreView(data.spec),
+        images,
+        i * size,
+      ),
+    );
     expected = softmaxRows(await session.forward(-1, images, DIGITS, false), 10);
     await session.close();
     session = undefined;
@@ -86,7 +116,10 @@ describe('predict', () => {
     const want = top5(expected, 10);
     expect(got.map((p) => p.file)).toEqual(files);
     got.forEach((p, i) => {
-      expect(p.top.map((t) => t.index), p.file).toEqual(want[i]);
+      expect(
+        p.top.map((t) => t.index),
+        p.file,
+      ).toEqual(want[i]);
       expect(p.top.map((t) => t.class)).toEqual(want[i]!.map(String)); // mnist's class names are its digits
       p.top.forEach((t) => expect(Math.abs(t.probability - expected[i * 10 + t.index]!)).toBeLessThan(1e-5));
     });
@@ -125,8 +158,8 @@ describe('predict', () => {
   });
 });
 
-describe('predict\'s preprocessing on images larger than the input (folders, mean image)', () => {
-  it('gives exactly the evaluation pipeline\'s centre view of each image', async () => {
+describe("predict's preprocessing on images larger than the input (folders, mean image)", () => {
+  it("gives exactly the evaluation pipeline's centre view of each image", async () => {
     // non-square JPEG and PNG files in a val folder: stored at 20×20 (short side resized, centre square),
     // the net's input 16×16, the mean image subtracted and the spread divided out
     const flowers = join(dir, 'flowers');
@@ -146,7 +179,20 @@ describe('predict\'s preprocessing on images larger than the input (folders, mea
     const images = ['iris', 'rose'].flatMap((c) => ['0.jpg', '1.png', '2.jpg'].map((f) => join(flowers, 'val', c, f)));
     const base = loadConfig(join(root, 'test/fixtures/images.yaml'));
     const net = { ...base.net, classes: 2, layers: base.net.layers.map((l) => (l.name === 'fc5' ? { ...l, units: 2 } : l)) };
-    const folders = { ...base, net, data: { ...base.data, dataset: 'folders' as const, train: join(flowers, 'train'), val: join(flowers, 'val'), size: 20, cache: join(dir, 'cache'), stats_images: 100, normalize: { mean: 'image' as const, std: true } } };
+    const folders = {
+      ...base,
+      net,
+      data: {
+        ...base.data,
+        dataset: 'folders' as const,
+        train: join(flowers, 'train'),
+        val: join(flowers, 'val'),
+        size: 20,
+        cache: join(dir, 'cache'),
+        stats_images: 100,
+        normalize: { mean: 'image' as const, std: true },
+      },
+    };
     const d = await openData(folders);
     expect(d.spec.stored).toEqual([20, 20, 3]);
     const mine = await imageBatch(preprocessOf(d), images);

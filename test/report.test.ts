@@ -27,7 +27,15 @@ function figures(html: string): Map<string, string> {
 const step = (run: string, s: number, loss: number, busy?: number[]) => {
   const most = busy ? Math.max(...busy) : 0;
   return JSON.stringify({
-    kind: 'step', run, step: s, epoch: 1, loss, accuracy: 1 - loss / 3, lr: 0.05, images_per_sec: run === 'split' ? 300 + s : 200 + s, data_wait_ms: 0.1,
+    kind: 'step',
+    run,
+    step: s,
+    epoch: 1,
+    loss,
+    accuracy: 1 - loss / 3,
+    lr: 0.05,
+    images_per_sec: run === 'split' ? 300 + s : 200 + s,
+    data_wait_ms: 0.1,
     ...(busy ? { step_ms: most + 12, busy_ms: busy, exchange_ms: 12, waiting_ms: busy.map((b) => most - b) } : {}),
   });
 };
@@ -39,8 +47,28 @@ function runDir(opts: { result: boolean; lines: string[] }): string {
   writeFileSync(join(dir, 'config.resolved.json'), JSON.stringify(resolveConfig({ config: fixture('tiny.yaml') }), null, 2));
   writeFileSync(join(dir, 'metrics.jsonl'), `${opts.lines.join('\n')}\n`);
   if (opts.result) {
-    const run = { towers: 2, steps: 30, batch: 8, backend: 'wasm', device: 'wasm (XNNPACK, SIMD, 1 thread)', images_per_sec: 330, train_seconds: 0.7, final_loss: 1.2, test_loss: 1.3, test_accuracy: 0.61, top1_error: 0.39, top5_error: 0.05, crops: 1, step_ms: { pass: 20, update: 2, loss: 0.1, exchange: 1, data: 0.5 } };
-    const result = { ...run, data: { name: 'synthetic', train: 64, test: 16, skipped: 0 }, baseline: { ...run, towers: 1, images_per_sec: 230, top1_error: 0.41, speedup: 330 / 230 }, half: { ...run, towers: 1, images_per_sec: 250, net: 'tiny-half', speedup: 330 / 250 } };
+    const run = {
+      towers: 2,
+      steps: 30,
+      batch: 8,
+      backend: 'wasm',
+      device: 'wasm (XNNPACK, SIMD, 1 thread)',
+      images_per_sec: 330,
+      train_seconds: 0.7,
+      final_loss: 1.2,
+      test_loss: 1.3,
+      test_accuracy: 0.61,
+      top1_error: 0.39,
+      top5_error: 0.05,
+      crops: 1,
+      step_ms: { pass: 20, update: 2, loss: 0.1, exchange: 1, data: 0.5 },
+    };
+    const result = {
+      ...run,
+      data: { name: 'synthetic', train: 64, test: 16, skipped: 0 },
+      baseline: { ...run, towers: 1, images_per_sec: 230, top1_error: 0.41, speedup: 330 / 230 },
+      half: { ...run, towers: 1, images_per_sec: 250, net: 'tiny-half', speedup: 330 / 250 },
+    };
     writeFileSync(join(dir, 'result.json'), JSON.stringify(result, null, 2));
   }
   return dir;
@@ -135,7 +163,9 @@ async function launchChromium(): Promise<Browser> {
   const tried: string[] = [];
   const candidates: (() => Promise<{ executablePath: string; args: string[] }>)[] = [
     async () => ({ executablePath: await packaged.executablePath(), args: packaged.args }),
-    ...['/usr/bin/chromium', '/usr/bin/chromium-browser'].filter((p) => existsSync(p)).map((p) => async () => ({ executablePath: p, args: ['--headless', '--no-sandbox', '--disable-gpu'] })),
+    ...['/usr/bin/chromium', '/usr/bin/chromium-browser']
+      .filter((p) => existsSync(p))
+      .map((p) => async () => ({ executablePath: p, args: ['--headless', '--no-sandbox', '--disable-gpu'] })),
   ];
   for (const candidate of candidates) {
     try {
@@ -158,7 +188,8 @@ describe('report.html of a real run, in headless Chromium', () => {
       // the run writes its report itself; `coordinator report DIR` rebuilds it
       const path = join(dir, 'report.html');
       expect(existsSync(path)).toBe(true);
-      for (const f of ['config.resolved.json', 'metrics.jsonl', 'log.jsonl', 'result.json', 'checkpoint.bin', 'baseline/checkpoint.bin']) expect(existsSync(join(dir, f)), f).toBe(true);
+      for (const f of ['config.resolved.json', 'metrics.jsonl', 'log.jsonl', 'result.json', 'checkpoint.bin', 'baseline/checkpoint.bin'])
+        expect(existsSync(join(dir, f)), f).toBe(true);
       const rebuilt = await runCli(['report', dir]);
       expect(rebuilt.code, rebuilt.stderr).toBe(0);
       expect(rebuilt.stdout.trim()).toBe(path);
@@ -174,7 +205,10 @@ describe('report.html of a real run, in headless Chromium', () => {
       page.on('request', (req) => {
         if (req.url() !== `file://${path}`) requests.push(req.url());
       });
-      await page.route((url) => url.protocol !== 'file:', (route) => route.abort());
+      await page.route(
+        (url) => url.protocol !== 'file:',
+        (route) => route.abort(),
+      );
       await page.goto(`file://${path}`, { waitUntil: 'load' });
 
       const charts = await page.$$eval('figure.chart', (figs) =>

@@ -24,7 +24,10 @@ describe('the run directory', () => {
     const dir = join(cwd, 'runs', runs[0]!);
     for (const f of ['config.resolved.json', 'metrics.jsonl', 'log.jsonl', 'checkpoint.bin', 'result.json']) expect(existsSync(join(dir, f)), f).toBe(true);
     expect(readCheckpoint(dir).step).toBe(16);
-    const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const steps = lines.filter((l) => l.kind === 'step');
     const evals = lines.filter((l) => l.kind === 'eval');
     expect(steps).toHaveLength(16); // log_every 1
@@ -44,17 +47,37 @@ describe('the run directory', () => {
 
   it('--baseline and --half-baseline run the same recipe on one tower and the half-kernel net, told apart in the metrics', async () => {
     const out = mkdtempSync(join(tmpdir(), 'alexnet-half-'));
-    const r = await runCli(['--config', fixture('tiny.yaml'), '--gpus', '0,1', '--backend', 'wasm', '--steps', '8', '--json', '--out', out, '--baseline', '--half-baseline', fixture('tiny-half.yaml')]);
+    const r = await runCli([
+      '--config',
+      fixture('tiny.yaml'),
+      '--gpus',
+      '0,1',
+      '--backend',
+      'wasm',
+      '--steps',
+      '8',
+      '--json',
+      '--out',
+      out,
+      '--baseline',
+      '--half-baseline',
+      fixture('tiny-half.yaml'),
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const result = JSON.parse(r.stdout);
     expect(result).toMatchObject({ towers: 2, baseline: { towers: 1 }, half: { towers: 1, net: 'tiny-half' } });
     expect(result.half.speedup).toBeGreaterThan(0);
-    const runs = new Set(readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).run));
+    const runs = new Set(
+      readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).run),
+    );
     expect([...runs].sort()).toEqual(['baseline', 'half', 'split']);
     for (const d of ['baseline', 'half']) expect(readCheckpoint(join(out, d)).config.net.name).toBe(d === 'half' ? 'tiny-half' : 'tiny');
   });
 
-  it('resuming into the run directory keeps each run\'s metrics up to its checkpoint; a directory in use is refused', async () => {
+  it("resuming into the run directory keeps each run's metrics up to its checkpoint; a directory in use is refused", async () => {
     const a = mkdtempSync(join(tmpdir(), 'alexnet-resume-a-'));
     const b = mkdtempSync(join(tmpdir(), 'alexnet-resume-b-'));
     const args = ['--config', fixture('tiny.yaml'), '--gpus', '0,1', '--backend', 'wasm', '--quiet'];
@@ -64,7 +87,12 @@ describe('the run directory', () => {
     copyFileSync(join(a, 'checkpoint.bin'), join(b, 'checkpoint.bin'));
     const r = await runCli([...args, '--steps', '12', '--resume', b, '--out', b]);
     expect(r.code, r.stderr).toBe(0);
-    const steps = readFileSync(join(b, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.kind === 'step').map((l) => l.step);
+    const steps = readFileSync(join(b, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.kind === 'step')
+      .map((l) => l.step);
     expect(steps).toEqual(Array.from({ length: 12 }, (_, i) => i + 1)); // not 1..12 then 9..12 again
     writeFileSync(join(b, '.lock'), String(process.pid)); // a live process holds it
     const busy = await runCli([...args, '--steps', '12', '--out', b]);
@@ -83,7 +111,12 @@ describe('the run directory', () => {
     const again = await runCli([...args.filter((a) => a !== '--quiet'), '--steps', '12', '--out', dir, '--continue']);
     expect(again.code, again.stderr).toBe(0);
     expect([...again.stderr.matchAll(/"kind":"step"/g)]).toHaveLength(4); // trained 9..12 only
-    const steps = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.kind === 'step').map((l) => l.step);
+    const steps = readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.kind === 'step')
+      .map((l) => l.step);
     expect(steps).toEqual(Array.from({ length: 12 }, (_, i) => i + 1)); // 9..12 were added to 1..8
     const a = readCheckpoint(whole);
     const b = readCheckpoint(dir);
@@ -98,7 +131,8 @@ describe('the run directory', () => {
     const cmd = [process.execPath, cli, '--config', fixture('tiny.yaml'), '--gpus', '0,1', '--backend', 'wasm', '--steps', '16'].map((a) => `'${a}'`).join(' ');
     // `script` (util-linux) gives the run a pseudo-terminal, as a person's shell would
     const screen = execFileSync('script', ['-qec', cmd, '/dev/null'], { cwd, encoding: 'utf8', timeout: 120_000 });
-    const text = screen.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, ''); // eslint-disable-line no-control-regex
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the escape character is what it strips
+    const text = screen.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
     // the live bar, then one line per finished epoch
     expect(text).toMatch(/split +epoch 1\/2 \|[=-]+\| \d\/8 steps {2}loss \d+\.\d{4} {2}acc \d+\.\d% {2}[\d.-]+ img\/s {2}ETA/);
     expect(text).toMatch(/split +epoch 1\/2 {2}8\/8 steps {2}loss \d+\.\d{4} {2}acc \d+\.\d% {2}[\d.]+ img\/s\r?\n/);

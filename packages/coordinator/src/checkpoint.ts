@@ -53,7 +53,16 @@ export function writeCheckpoint(dir: string, c: Checkpoint): string {
     offset += t.data.byteLength;
     hash.update(bytes(t.data));
   }
-  const header: Header = { format: FORMAT, version: 2, step: c.step, epoch: c.epoch, config: c.config, ...(c.schedule ? { schedule: c.schedule } : {}), sha256: hash.digest('hex'), tensors: index };
+  const header: Header = {
+    format: FORMAT,
+    version: 2,
+    step: c.step,
+    epoch: c.epoch,
+    config: c.config,
+    ...(c.schedule ? { schedule: c.schedule } : {}),
+    sha256: hash.digest('hex'),
+    tensors: index,
+  };
   const json = Buffer.from(JSON.stringify(header));
   const size = Buffer.alloc(8);
   size.writeBigUInt64LE(BigInt(json.length));

@@ -4,7 +4,7 @@ import { averageViews, evaluate, rankOf, softmaxRows } from './evaluate.js';
 import type { Session } from './session.js';
 
 describe('evaluation', () => {
-  it('averages each image\'s views, and ranks the true class', () => {
+  it("averages each image's views, and ranks the true class", () => {
     const probs = Float64Array.of(0.2, 0.8, 0.6, 0.4, /* image 2 */ 1, 0, 0, 1);
     expect([...averageViews(probs, 2, 2)].map((x) => Number(x.toFixed(12)))).toEqual([0.4, 0.6, 0.5, 0.5]);
     const p = softmaxRows(Float32Array.of(1, 3, 2, 0, 0), 5);

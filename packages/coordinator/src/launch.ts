@@ -41,7 +41,11 @@ export interface LaunchOptions {
  * without), so it is used where the exchange sets the step: GPU towers, and the wire-only bench. A user's
  * own MALLOC_* settings win.
  */
-export const WARM_MALLOC: Readonly<Record<string, string>> = { MALLOC_MMAP_THRESHOLD_: String(32 << 20), MALLOC_TRIM_THRESHOLD_: String(256 << 20), MALLOC_TOP_PAD_: String(64 << 20) };
+export const WARM_MALLOC: Readonly<Record<string, string>> = {
+  MALLOC_MMAP_THRESHOLD_: String(32 << 20),
+  MALLOC_TRIM_THRESHOLD_: String(256 << 20),
+  MALLOC_TOP_PAD_: String(64 << 20),
+};
 
 export const towerMainPath = (): string => fileURLToPath(import.meta.resolve('@alexnet/tower/main'));
 
@@ -52,7 +56,21 @@ export class TowerProcesses {
   constructor(opts: LaunchOptions) {
     const main = towerMainPath();
     for (const t of opts.towers) {
-      const args = [main, '--connect', opts.endpoint, '--index', String(t.index), '--peer', `ipc://${join(opts.dir, `peer-${t.index}.sock`)}`, '--backend', opts.backend, '--log-level', opts.logLevel, '--heartbeat-ms', String(opts.heartbeatMs)];
+      const args = [
+        main,
+        '--connect',
+        opts.endpoint,
+        '--index',
+        String(t.index),
+        '--peer',
+        `ipc://${join(opts.dir, `peer-${t.index}.sock`)}`,
+        '--backend',
+        opts.backend,
+        '--log-level',
+        opts.logLevel,
+        '--heartbeat-ms',
+        String(opts.heartbeatMs),
+      ];
       if (opts.gpu) args.push('--gpu', t.device);
       args.push('--peer-transport', opts.peerTransport);
       const env = { ...(opts.warmMalloc ? WARM_MALLOC : {}), ...process.env, ...(opts.gpu ? { CUDA_VISIBLE_DEVICES: t.device } : {}) };

@@ -72,7 +72,14 @@ export class TowerLink {
     // handover: a tower that reconnects (restarted, or its network dropped) takes its name back
     // linger: a remote tower's last message (shutdown) still leaves when the link closes right after
     const remote = endpoint.startsWith('tcp://');
-    this.socket = new Router({ mandatory: true, handover: true, linger: remote ? 2000 : 0, sendHighWaterMark: 0, receiveHighWaterMark: 0, ...(curve ? { curveServer: true, curveSecretKey: curve.pair.secretKey, zapDomain: ZAP_DOMAIN } : {}) });
+    this.socket = new Router({
+      mandatory: true,
+      handover: true,
+      linger: remote ? 2000 : 0,
+      sendHighWaterMark: 0,
+      receiveHighWaterMark: 0,
+      ...(curve ? { curveServer: true, curveSecretKey: curve.pair.secretKey, zapDomain: ZAP_DOMAIN } : {}),
+    });
     this.beats = new Array<number>(towers).fill(0);
     this.bytes = { sent: 0, received: 0, perTower: Array.from({ length: towers }, () => ({ sent: 0, received: 0 })) };
     this.waiters = Array.from({ length: towers }, () => []);
@@ -175,7 +182,10 @@ export class TowerLink {
   private authenticate(zap: Reply, curve: CurveServer): Promise<void> {
     return serveZap(zap, (key) => curve.towers.get(key), {
       admitted: (p, tower) => this.log.debug({ peer: p.address, tower }, 'tower key accepted'),
-      refused: (p) => this.once(`${p.address}/${p.key}`, () => this.log.warn({ peer: p.address, key: p.key }, `refused a connection from ${p.address}: its key ${p.key} is not one of the tower keys in ${curve.dir}`)),
+      refused: (p) =>
+        this.once(`${p.address}/${p.key}`, () =>
+          this.log.warn({ peer: p.address, key: p.key }, `refused a connection from ${p.address}: its key ${p.key} is not one of the tower keys in ${curve.dir}`),
+        ),
       stopped: (e) => this.log.error({ err: e }, 'the key check stopped: no tower can connect'),
     });
   }
@@ -184,7 +194,7 @@ export class TowerLink {
   private async watchHandshakes(): Promise<void> {
     const why: Record<string, string> = {
       ERR_ZMTP_MECHANISM_MISMATCH: this.curve ? 'it has no CURVE keys (give it --keys)' : 'it uses CURVE keys and this coordinator has none (give it --keys)',
-      ERR_ZMTP_CRYPTOGRAPHIC: 'its coordinator.key is not this coordinator\'s',
+      ERR_ZMTP_CRYPTOGRAPHIC: "its coordinator.key is not this coordinator's",
     };
     for await (const ev of this.socket.events) {
       if (ev.type !== 'handshake:error:protocol') continue;
@@ -208,7 +218,8 @@ export class TowerLink {
       return Promise.reject(err);
     }
     if (m.header.kind !== kind) {
-      const what = m.header.kind === 'hello' ? 'reconnected (its process restarted, or the network dropped): its state is gone' : `sent ${m.header.kind} where ${kind} was expected`;
+      const what =
+        m.header.kind === 'hello' ? 'reconnected (its process restarted, or the network dropped): its state is gone' : `sent ${m.header.kind} where ${kind} was expected`;
       const err = new TowerError(`tower ${t} ${what}`);
       this.fail(err);
       return Promise.reject(err);

@@ -30,7 +30,8 @@ export interface ListenAddress {
 export function parseListen(v: string): ListenAddress {
   const m = /^(?:tcp:\/\/)?(\[[0-9a-fA-F:.]+\]|[^:/[\]\s]+):(\d{1,5})$/.exec(v.trim());
   const port = Number(m?.[2]);
-  if (!m || port < 1 || port > 65535) throw new ConfigError('--listen', `"${v}" is not tcp://ADDRESS:PORT (e.g. tcp://0.0.0.0:5555, or tcp://127.0.0.1:5555 for this machine only)`);
+  if (!m || port < 1 || port > 65535)
+    throw new ConfigError('--listen', `"${v}" is not tcp://ADDRESS:PORT (e.g. tcp://0.0.0.0:5555, or tcp://127.0.0.1:5555 for this machine only)`);
   const host = m[1]!;
   const loopback = host === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(host) || host === '[::1]';
   return { endpoint: `tcp://${host}:${port}`, host, port, loopback };
@@ -44,9 +45,13 @@ export function checkListen(o: ListenOptions, towers: number): ListenAddress | u
     return undefined;
   }
   const addr = parseListen(o.listen);
-  if (o.keys) readServerKeys(o.keys, towers); // a missing or bad key file is named now
+  if (o.keys)
+    readServerKeys(o.keys, towers); // a missing or bad key file is named now
   else if (!addr.loopback && !o.insecure) {
-    throw new ConfigError('--listen', `${addr.endpoint} is reachable from other hosts, and without keys anyone there could join as a tower or read the traffic. ${MAKE_KEYS}; or pass --insecure on a network you trust`);
+    throw new ConfigError(
+      '--listen',
+      `${addr.endpoint} is reachable from other hosts, and without keys anyone there could join as a tower or read the traffic. ${MAKE_KEYS}; or pass --insecure on a network you trust`,
+    );
   }
   return addr;
 }

@@ -1,4 +1,4 @@
-import { pino, type DestinationStream, type Logger, type StreamEntry } from 'pino';
+import { type DestinationStream, type Logger, pino, type StreamEntry } from 'pino';
 import pretty from 'pino-pretty';
 
 export interface LogOptions {

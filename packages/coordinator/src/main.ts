@@ -4,18 +4,18 @@
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { type Logger, pino } from 'pino';
 import { AlexnetError, type BackendChoice, buildNet, type Config, ConfigError, type Header, loadConfig, parseConfig, planSplit } from '@alexnet/core';
-import { CHECKPOINT_FILE, type Checkpoint, readCheckpoint } from './checkpoint.js';
-import { TowerError } from './link.js';
+import { type Logger, pino } from 'pino';
 import { writeAtomic } from './atomic.js';
+import { CHECKPOINT_FILE, type Checkpoint, readCheckpoint } from './checkpoint.js';
 import { openData } from './data/index.js';
+import { TowerError } from './link.js';
+import { checkListen, type ListenAddress, type ListenOptions, openListener } from './listen.js';
 import { makeLogger } from './log.js';
-import type { Session } from './session.js';
 import { Progress } from './progress.js';
 import { writeReport } from './report/index.js';
+import type { Session } from './session.js';
 import { type RunResult, stepsFor, type Tick, train } from './train.js';
-import { checkListen, type ListenAddress, type ListenOptions, openListener } from './listen.js';
 
 export interface MainOptions extends ListenOptions {
   config: string;
@@ -61,10 +61,13 @@ export function resolveConfig(o: Pick<MainOptions, 'config' | 'seed' | 'batch'>)
   return parseConfig({ ...c, train: { ...c.train, ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.batch ? { batch: o.batch } : {}) } });
 }
 
-
 /** `runs/<date>-<time>-<config file name>`, the default run directory, created (`-2`, `-3`… if taken). */
 export function makeRunDir(configFile: string, now = new Date()): string {
-  const stamp = now.toISOString().replace(/\.\d+Z$/, '').replace(/[-:]/g, '').replace('T', '-');
+  const stamp = now
+    .toISOString()
+    .replace(/\.\d+Z$/, '')
+    .replace(/[-:]/g, '')
+    .replace('T', '-');
   const base = join('runs', `${stamp}-${basename(configFile).replace(/\.ya?ml$/i, '')}`);
   mkdirSync('runs', { recursive: true });
   for (let n = 1; ; n++) {
@@ -93,7 +96,10 @@ export async function runMain(opts: MainOptions): Promise<number> {
   if (o.baseline) planSplit(net, 1);
   const listen = checkListen(o, devices.length);
   if (listen && (o.baseline || o.halfBaseline)) {
-    throw new ConfigError(o.baseline ? '--baseline' : '--half-baseline', 'with --listen the towers are on other hosts; run the single-tower baselines on one machine, without --listen');
+    throw new ConfigError(
+      o.baseline ? '--baseline' : '--half-baseline',
+      'with --listen the towers are on other hosts; run the single-tower baselines on one machine, without --listen',
+    );
   }
   // The paper's other baseline: another net (half the kernels, one column) with this run's recipe and data.
   const half = o.halfBaseline ? parseConfig({ ...config, net: loadConfig(o.halfBaseline).net }) : undefined;
@@ -101,7 +107,10 @@ export async function runMain(opts: MainOptions): Promise<number> {
     const h = buildNet(half.net);
     planSplit(h, 1);
     if (h.inputShape.join('×') !== net.inputShape.join('×') || half.net.classes !== config.net.classes) {
-      throw new ConfigError('--half-baseline', `${o.halfBaseline}'s net takes ${h.inputShape.join('×')} images and ${half.net.classes} classes; this run's ${net.inputShape.join('×')} and ${config.net.classes}`);
+      throw new ConfigError(
+        '--half-baseline',
+        `${o.halfBaseline}'s net takes ${h.inputShape.join('×')} images and ${half.net.classes} classes; this run's ${net.inputShape.join('×')} and ${config.net.classes}`,
+      );
     }
   }
   const resume = o.resume ? readCheckpoint(o.resume) : undefined;
@@ -182,8 +191,8 @@ function filterMetrics(file: string, keep: (run: string, step: number) => boolea
  * step its checkpoint holds, so the curves do not repeat the steps trained again.
  */
 function startMetrics(file: string, resumed: ReadonlyMap<string, number> | undefined): void {
-  if (!resumed || !existsSync(file)) return writeFileSync(file, '');
-  filterMetrics(file, (run, step) => step <= (resumed.get(run) ?? 0));
+  if (!resumed || !existsSync(file)) writeFileSync(file, '');
+  else filterMetrics(file, (run, step) => step <= (resumed.get(run) ?? 0));
 }
 
 /** A run's own checkpoint inside the resumed run directory (`baseline/`, `half/`), if it has one. */
@@ -193,7 +202,16 @@ function resumeFor(dir: string | undefined, run: string, net: Config['net']): Ch
   return JSON.stringify(c.config.net) === JSON.stringify(net) ? c : undefined;
 }
 
-async function inRunDir(o: MainOptions, out: string, config: Config, devices: string[], half: Config | undefined, resume: Checkpoint | undefined, listen: ListenAddress | undefined, onStart: () => void): Promise<number> {
+async function inRunDir(
+  o: MainOptions,
+  out: string,
+  config: Config,
+  devices: string[],
+  half: Config | undefined,
+  resume: Checkpoint | undefined,
+  listen: ListenAddress | undefined,
+  onStart: () => void,
+): Promise<number> {
   // On a terminal: progress bars, with log lines printed above them; else (or --json, --quiet) JSON lines.
   const progress = !o.json && !o.quiet && process.stderr.isTTY ? new Progress(config.train.batch) : undefined;
   const logFile = join(out, 'log.jsonl');
@@ -223,14 +241,41 @@ async function inRunDir(o: MainOptions, out: string, config: Config, devices: st
     checkDevices(s.readies, s.hellos, devices, told ? undefined : log);
     told = true;
   };
-  log.info({ config: o.config, out, towers: devices.length, steps, batch: config.train.batch, dataset: source.name, train: source.train.count, test: source.test.count, skipped: source.skipped.length }, 'starting');
+  log.info(
+    {
+      config: o.config,
+      out,
+      towers: devices.length,
+      steps,
+      batch: config.train.batch,
+      dataset: source.name,
+      train: source.train.count,
+      test: source.test.count,
+      skipped: source.skipped.length,
+    },
+    'starting',
+  );
   // Towers on other hosts: one socket for the run; after a restart the towers rejoin on it.
   const listener = listen ? await openListener(o, listen, devices.length, log) : undefined;
   onStart();
   // Checkpoints: every --checkpoint-every steps, and always at the end (the baseline's in baseline/, the
   // half-kernel net's in half/); a resumed run's baselines continue from theirs when it has them.
   const every = o.checkpointEvery ?? Number.POSITIVE_INFINITY;
-  const common = { config, data, backend: o.backend, gpu, steps, log, stepLog, onStep, onEval: onStep, onTick, onReady, ...(o.heartbeatTimeout ? { heartbeatTimeoutMs: o.heartbeatTimeout * 1000 } : {}), ...(listener ? { listener } : {}) };
+  const common = {
+    config,
+    data,
+    backend: o.backend,
+    gpu,
+    steps,
+    log,
+    stepLog,
+    onStep,
+    onEval: onStep,
+    onTick,
+    onReady,
+    ...(o.heartbeatTimeout ? { heartbeatTimeoutMs: o.heartbeatTimeout * 1000 } : {}),
+    ...(listener ? { listener } : {}),
+  };
   // A tower that dies takes its run down; with --max-restarts the run starts its towers again and resumes
   // from its last checkpoint (or from the start if it has none yet), as torchrun's elastic restarts do.
   let restarts = 0;
@@ -244,7 +289,10 @@ async function inRunDir(o: MainOptions, out: string, config: Config, devices: st
         restarts++;
         from = existsSync(join(dir, CHECKPOINT_FILE)) ? readCheckpoint(dir) : undefined;
         filterMetrics(metrics, (r, step) => r !== name || step <= (from?.step ?? 0)); // the steps trained again
-        log.warn({ restart: restarts, of: o.maxRestarts, from: from?.step ?? 0, cause: e.message }, `${name}: ${e.message}; restart ${restarts} of ${o.maxRestarts}, from ${from ? `the checkpoint at step ${from.step}` : 'the start (no checkpoint yet)'}`);
+        log.warn(
+          { restart: restarts, of: o.maxRestarts, from: from?.step ?? 0, cause: e.message },
+          `${name}: ${e.message}; restart ${restarts} of ${o.maxRestarts}, from ${from ? `the checkpoint at step ${from.step}` : 'the start (no checkpoint yet)'}`,
+        );
       }
     }
   };
@@ -260,7 +308,12 @@ async function inRunDir(o: MainOptions, out: string, config: Config, devices: st
     listener?.link.close();
   }
   const strip = ({ run: _run, ...r }: RunResult) => r;
-  const result: MainResult = { ...strip(split), data: { name: source.name, train: source.train.count, test: source.test.count, skipped: source.skipped.length }, ...(base ? { baseline: { ...strip(base), speedup: split.images_per_sec / base.images_per_sec } } : {}), ...(halfRun ? { half: { ...strip(halfRun), net: half!.net.name, speedup: split.images_per_sec / halfRun.images_per_sec } } : {}) };
+  const result: MainResult = {
+    ...strip(split),
+    data: { name: source.name, train: source.train.count, test: source.test.count, skipped: source.skipped.length },
+    ...(base ? { baseline: { ...strip(base), speedup: split.images_per_sec / base.images_per_sec } } : {}),
+    ...(halfRun ? { half: { ...strip(halfRun), net: half!.net.name, speedup: split.images_per_sec / halfRun.images_per_sec } } : {}),
+  };
   writeAtomic(join(out, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
   const report = await writeReport(out);
   log.info({ out, report }, `run directory: ${out} (open ${report})`);
@@ -282,7 +335,10 @@ function checkDevices(readies: readonly Header<'ready'>[], hellos: readonly Head
   onCpu.forEach(({ line }) => log?.warn(line));
   const strict = onCpu.filter(({ r }) => r.choice === 'tensorflow');
   if (strict.length > 0) {
-    throw new AlexnetError('E_NO_GPU', `--backend tensorflow: ${strict.length} of ${readies.length} towers were given a GPU and are not on one (${strict.map((c) => c.line).join('; ')}); fix that, or train on tfjs-node's CPU kernels without GPUs (no --gpus)`);
+    throw new AlexnetError(
+      'E_NO_GPU',
+      `--backend tensorflow: ${strict.length} of ${readies.length} towers were given a GPU and are not on one (${strict.map((c) => c.line).join('; ')}); fix that, or train on tfjs-node's CPU kernels without GPUs (no --gpus)`,
+    );
   }
 }
 

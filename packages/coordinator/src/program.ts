@@ -11,10 +11,10 @@
 import { BACKENDS, buildNet, loadConfig, planSplit } from '@alexnet/core';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { nonNegative, positive, seconds } from './args.js';
-import { runMain, type MainOptions } from './main.js';
+import { EXPORT_FORMATS, type ExportFormat, exportCommand, predictCommand } from './export/index.js';
 import { keysHelp, makeKeys } from './keys.js';
 import { TOWER_WAIT_S } from './listen.js';
-import { EXPORT_FORMATS, type ExportFormat, exportCommand, predictCommand } from './export/index.js';
+import { type MainOptions, runMain } from './main.js';
 import { writeReport } from './report/index.js';
 import { formatSummary, summarize } from './summary.js';
 
@@ -31,23 +31,34 @@ export function coordinatorProgram(): Command {
 
   program
     .command('train', { isDefault: true })
-    .description('train the config\'s net split over the listed devices')
+    .description("train the config's net split over the listed devices")
     .requiredOption('--config <file>', 'YAML config (see configs/)')
-    .option('--gpus <ids>', 'device ids, one tower each: 0 = single tower, 0,1 = the paper\'s split', devices)
+    .option('--gpus <ids>', "device ids, one tower each: 0 = single tower, 0,1 = the paper's split", devices)
     .option('--steps <n>', 'train this many steps', positive('--steps'))
-    .option('--epochs <n>', 'train this many epochs (default: the config\'s)', positive('--epochs'))
+    .option('--epochs <n>', "train this many epochs (default: the config's)", positive('--epochs'))
     .option('--seed <n>', 'seed for weights, dropout and data order (overrides train.seed)', (v) => Number.parseInt(v, 10))
     .option('--batch <n>', 'batch size (overrides train.batch)', positive('--batch'))
     .option('--out <dir>', 'the run directory: resolved config, metrics.jsonl, log.jsonl, checkpoints, result.json, report.html (default: runs/<date>-<config>)')
     .option('--baseline', 'after the split run, run the same config on one tower and compare')
-    .option('--half-baseline <config>', 'also run that config\'s net on one tower with this run\'s recipe and data (the paper\'s half-kernel baseline: configs/alexnet-1gpu-half.yaml)')
-    .option('--checkpoint-every <n>', 'also write <out>/checkpoint.bin every n steps (it is always written at the end; weights, optimizer and schedule state, atomically)', positive('--checkpoint-every'))
-    .option('--data <path>', 'dataset root, overriding the config\'s (folders: <path>/train and <path>/val; cifar10: the directory of the .bin files)')
+    .option(
+      '--half-baseline <config>',
+      "also run that config's net on one tower with this run's recipe and data (the paper's half-kernel baseline: configs/alexnet-1gpu-half.yaml)",
+    )
+    .option(
+      '--checkpoint-every <n>',
+      'also write <out>/checkpoint.bin every n steps (it is always written at the end; weights, optimizer and schedule state, atomically)',
+      positive('--checkpoint-every'),
+    )
+    .option('--data <path>', "dataset root, overriding the config's (folders: <path>/train and <path>/val; cifar10: the directory of the .bin files)")
     .option('--max-restarts <n>', 'when a tower dies, restart the towers and resume from the last checkpoint, up to n times (default 0)', nonNegative('--max-restarts'))
-    .option('--heartbeat-timeout <seconds>', 'a tower that sends no heartbeat this long counts as hung: the run stops, or restarts with --max-restarts (default 10)', seconds('--heartbeat-timeout'))
+    .option(
+      '--heartbeat-timeout <seconds>',
+      'a tower that sends no heartbeat this long counts as hung: the run stops, or restarts with --max-restarts (default 10)',
+      seconds('--heartbeat-timeout'),
+    )
     .option('--resume <dir>', 'continue from the checkpoint in <dir> (on any number of towers)')
     .option('--continue', 'continue the run in --out from its checkpoint if it has one, else start it there (one command for a job that may be restarted)')
-    .option('--listen <address>', 'do not spawn towers: wait for the config\'s towers (tower-0…N-1, N from --gpus or net.groups) to connect from other hosts, at tcp://ADDRESS:PORT')
+    .option('--listen <address>', "do not spawn towers: wait for the config's towers (tower-0…N-1, N from --gpus or net.groups) to connect from other hosts, at tcp://ADDRESS:PORT")
     .option('--keys <dir>', 'with --listen: CURVE keys from `coordinator keys`; only towers holding them are admitted, and the traffic is encrypted')
     .option('--insecure', 'with --listen: allow a non-loopback address without --keys (anyone who can reach it can join)')
     .option('--tower-wait <seconds>', `with --listen: how long to wait for every tower to connect (default ${TOWER_WAIT_S})`, seconds('--tower-wait'))
@@ -70,9 +81,11 @@ export function coordinatorProgram(): Command {
 
   program
     .command('export')
-    .description('merge a run\'s tower slices into one single-tower model: a TF.js LayersModel or a safetensors file')
+    .description("merge a run's tower slices into one single-tower model: a TF.js LayersModel or a safetensors file")
     .argument('<run-dir>', 'a run directory (its checkpoint.bin)')
-    .addOption(new Option('--format <format>', 'tfjs: model.json + weights for tf.loadLayersModel; safetensors: one file for PyTorch/NumPy').choices(EXPORT_FORMATS).default('tfjs'))
+    .addOption(
+      new Option('--format <format>', 'tfjs: model.json + weights for tf.loadLayersModel; safetensors: one file for PyTorch/NumPy').choices(EXPORT_FORMATS).default('tfjs'),
+    )
     .requiredOption('--out <dir>', 'where to write the model')
     .option('--data <path>', 'the dataset root the run was given with --data (for class names and preprocessing)')
     .action(async (runDir: string, o: { format: ExportFormat; out: string; data?: string }) => {

@@ -16,7 +16,16 @@ describe('replies are checked against the plan', () => {
     expect(() => checkActivation(activation([[2, 4]]), 1, [2, 4])).not.toThrow();
     expect(() => checkActivation(activation([[2, 5]]), 1, [2, 4])).toThrow(/tower 1 sent logits \[2, 5\] for micro-batch 1, expected \[2, 4\]/);
     expect(() => checkActivation(activation([]), 0, [2, 4])).toThrow(/tower 0 sent logits \(no tensor\)/);
-    expect(() => checkActivation(activation([[2, 4], [2, 4]]), 0, [2, 4])).toThrow(/expected \[2, 4\]/);
+    expect(() =>
+      checkActivation(
+        activation([
+          [2, 4],
+          [2, 4],
+        ]),
+        0,
+        [2, 4],
+      ),
+    ).toThrow(/expected \[2, 4\]/);
   });
   it('accepts the end of a backward with no tensor, and names a tower that sends one', () => {
     expect(() => checkGradient(gradient([]), 0)).not.toThrow();

@@ -8,13 +8,37 @@ import { randomInt } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import {
+  AlexnetError,
+  type BackendChoice,
+  type BatchSource,
+  buildNet,
+  type Config,
+  concatLastAxis,
+  type Header,
+  type Message,
+  OPTIMIZERS,
+  optimizerSlots,
+  type Plan,
+  paramSlices,
+  placeSlice,
+  planSplit,
+  product,
+  type Store,
+  sliceLastAxis,
+  softmaxCrossEntropy,
+  stateKey,
+  sumPieces,
+  takeSlice,
+  type ViewMode,
+  viewsPer,
+} from '@alexnet/core';
 import { sharedMemory } from '@alexnet/tower/shared_file';
-import { AlexnetError, type BackendChoice, type BatchSource, buildNet, concatLastAxis, type Config, type Header, type Message, OPTIMIZERS, optimizerSlots, type Plan, paramSlices, placeSlice, planSplit, product, sliceLastAxis, softmaxCrossEntropy, stateKey, type Store, sumPieces, takeSlice, type ViewMode, viewsPer } from '@alexnet/core';
 import type { Logger } from 'pino';
 import type { Data } from './data/index.js';
 import { TowerProcesses } from './launch.js';
-import { checkActivation, checkGradient } from './replies.js';
 import { type Outgoing, TowerError, TowerLink } from './link.js';
+import { checkActivation, checkGradient } from './replies.js';
 
 export interface SessionOptions {
   config: Config;
@@ -180,7 +204,16 @@ export class Session {
       const session = randomInt(2 ** 31);
       const data = opts.data && !opts.compute ? s.dataInit(opts.data) : undefined;
       for (let t = 0; t < s.towers; t++) {
-        const body = { tower: t, towers: s.towers, config: opts.config, session, peers, profile: opts.profile === true, ...(opts.compute ? { compute: opts.compute } : {}), ...(data ? { data: data.header } : {}) };
+        const body = {
+          tower: t,
+          towers: s.towers,
+          config: opts.config,
+          session,
+          peers,
+          profile: opts.profile === true,
+          ...(opts.compute ? { compute: opts.compute } : {}),
+          ...(data ? { data: data.header } : {}),
+        };
         await s.link.send(t, 'init', body, data?.tensors ?? []);
       }
       s.readies = (await s.link.all('ready')).map((m) => m.header);
@@ -202,7 +235,12 @@ export class Session {
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         const missing = joined.flatMap((h, t) => (h ? [] : [t]));
-        reject(new AlexnetError('E_TOWERS', `waited ${waitMs / 1000} s for tower${missing.length > 1 ? 's' : ''} ${missing.join(', ')} to connect to ${link.endpoint}; start each with \`tower --connect tcp://THIS_HOST:PORT --index N --keys DIR\` (or wait longer: --tower-wait)`));
+        reject(
+          new AlexnetError(
+            'E_TOWERS',
+            `waited ${waitMs / 1000} s for tower${missing.length > 1 ? 's' : ''} ${missing.join(', ')} to connect to ${link.endpoint}; start each with \`tower --connect tcp://THIS_HOST:PORT --index N --keys DIR\` (or wait longer: --tower-wait)`,
+          ),
+        );
       }, waitMs);
     });
     try {
@@ -211,7 +249,10 @@ export class Session {
           Array.from({ length: this.towers }, async (_, t) => {
             const h = (await link.hello(t)).header;
             joined[t] = h;
-            log.info({ tower: t, host: h.host, pid: h.pid, gpu: h.gpu, device: h.device, peer: h.peer }, `tower ${t} joined from ${h.host ?? '?'} (pid ${h.pid}${h.gpu !== undefined ? `, GPU ${h.gpu}` : ''})${h.device ? `: ${h.device}` : ''}; its peers reach it at ${h.peer ?? '?'}`);
+            log.info(
+              { tower: t, host: h.host, pid: h.pid, gpu: h.gpu, device: h.device, peer: h.peer },
+              `tower ${t} joined from ${h.host ?? '?'} (pid ${h.pid}${h.gpu !== undefined ? `, GPU ${h.gpu}` : ''})${h.device ? `: ${h.device}` : ''}; its peers reach it at ${h.peer ?? '?'}`,
+            );
             return h;
           }),
         ),
@@ -339,7 +380,14 @@ export class Session {
    * share of ∂loss/∂logits; the towers then run backward the same way. Gradients accumulate on the towers;
    * the caller then sends one update for the whole batch.
    */
-  private async pass(step: number, images: Images, labels: Int32Array | undefined, batch: number, training: boolean, timing?: StepTiming): Promise<{ logits: Float32Array; loss: number; correct: number }> {
+  private async pass(
+    step: number,
+    images: Images,
+    labels: Int32Array | undefined,
+    batch: number,
+    training: boolean,
+    timing?: StepTiming,
+  ): Promise<{ logits: Float32Array; loss: number; correct: number }> {
     const { net } = this.plan;
     const imageSize = product(net.inputShape);
     const parts = microBatches(batch, this.microBatches);
@@ -359,7 +407,11 @@ export class Session {
       this.check(replies, p);
       this.record(replies);
       const t0 = performance.now();
-      const z = this.logitsOf(replies.map((r) => r.tensors[0]!), p.size, logits.subarray(p.offset * net.classes, (p.offset + p.size) * net.classes));
+      const z = this.logitsOf(
+        replies.map((r) => r.tensors[0]!),
+        p.size,
+        logits.subarray(p.offset * net.classes, (p.offset + p.size) * net.classes),
+      );
       if (labels) {
         const r = softmaxCrossEntropy(z, labels.subarray(p.offset, p.offset + p.size), net.classes, batch);
         loss += r.loss * p.size;
@@ -405,7 +457,18 @@ export class Session {
   private logitsOf(outs: Float32Array[], n: number, into: Float32Array): Float32Array {
     const last = this.plan.layers[this.plan.layers.length - 1]!;
     const classes = this.plan.net.classes;
-    const z = last.output === 'partial' ? sumPieces(outs.map((data) => ({ lo: 0, hi: classes, data })), n, 0, classes, into) : last.output === 'replicated' ? outs[0]! : concatLastAxis(outs, n);
+    const z =
+      last.output === 'partial'
+        ? sumPieces(
+            outs.map((data) => ({ lo: 0, hi: classes, data })),
+            n,
+            0,
+            classes,
+            into,
+          )
+        : last.output === 'replicated'
+          ? outs[0]!
+          : concatLastAxis(outs, n);
     if (z !== into) into.set(z);
     return into;
   }
@@ -479,10 +542,15 @@ export class Session {
         if (!full) {
           // State of another optimizer (an SGD checkpoint resumed with Adam, say): say so.
           const other = OPTIMIZERS.find((k) => k !== this.optimizer && m.slot && optimizerSlots(k).every((s) => state.has(stateKey({ ...m, slot: s }))));
-          const why = other ? `: it holds ${other} state (${optimizerSlots(other).map((s) => `@${s}`).join(', ')}), this config's optimizer is ${this.optimizer}` : '';
+          const why = other
+            ? `: it holds ${other} state (${optimizerSlots(other)
+                .map((s) => `@${s}`)
+                .join(', ')}), this config's optimizer is ${this.optimizer}`
+            : '';
           throw new AlexnetError('E_CHECKPOINT', `the checkpoint has no ${key}${why}`);
         }
-        if (full.shape.join('×') !== m.fullShape.join('×')) throw new AlexnetError('E_CHECKPOINT', `the checkpoint's ${key} is ${full.shape.join('×')}, this net's ${m.fullShape.join('×')}`);
+        if (full.shape.join('×') !== m.fullShape.join('×'))
+          throw new AlexnetError('E_CHECKPOINT', `the checkpoint's ${key} is ${full.shape.join('×')}, this net's ${m.fullShape.join('×')}`);
         const data = takeSlice(full.data, full.shape, m.axis, m.lo, m.hi);
         return { data, shape: [data.length] };
       });

@@ -94,10 +94,24 @@ export function formatSummary(s: Summary): string {
     const widths = new Set((l.rows ?? l.towers).map(([lo, hi]) => hi - lo));
     const towers = l.towers.length === 1 ? 'all on 1' : `${l.towers.length} × ${[...widths].join('/')}${l.rows ? ' rows' : ''}`;
     const split = l.split === 'row' ? 'row (partial sums)' : (l.split ?? '');
-    return [`${l.name} (${l.kind})`, `(None, ${l.output_shape.join(', ')})`, fmt(l.params), short(l.flops), l.reads, split, towers, l.exchange_kind ? `${l.exchange_kind} ⇄` : '', l.exchange_bytes ? kib(l.exchange_bytes) : ''];
+    return [
+      `${l.name} (${l.kind})`,
+      `(None, ${l.output_shape.join(', ')})`,
+      fmt(l.params),
+      short(l.flops),
+      l.reads,
+      split,
+      towers,
+      l.exchange_kind ? `${l.exchange_kind} ⇄` : '',
+      l.exchange_bytes ? kib(l.exchange_bytes) : '',
+    ];
   });
   const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(width[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(width[i]!))
+      .join('  ')
+      .trimEnd();
   const rule = '─'.repeat(width.reduce((a, b) => a + b + 2, -2));
   return [
     `Model: "${s.name}"  (${s.towers} tower${s.towers > 1 ? 's' : ''}, net.groups ${s.groups}, input ${s.input_shape.join('×')})`,

@@ -127,7 +127,16 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
   const { source } = data;
   const { batch, seed, log_every: logEvery } = config.train;
   const evalEvery = config.eval.every;
-  const session = await Session.start({ config, devices: opts.devices, backend: opts.backend, gpu: opts.gpu, log, data, ...(opts.heartbeatTimeoutMs ? { heartbeatTimeoutMs: opts.heartbeatTimeoutMs } : {}), ...(opts.listener ? { listener: opts.listener } : {}) });
+  const session = await Session.start({
+    config,
+    devices: opts.devices,
+    backend: opts.backend,
+    gpu: opts.gpu,
+    log,
+    data,
+    ...(opts.heartbeatTimeoutMs ? { heartbeatTimeoutMs: opts.heartbeatTimeoutMs } : {}),
+    ...(opts.listener ? { listener: opts.listener } : {}),
+  });
   try {
     opts.onReady?.(session);
   } catch (e) {
@@ -156,7 +165,13 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
     const perEpoch = Math.max(1, Math.floor(source.train.count / batch));
     const save = async (done: number): Promise<void> => {
       if (!opts.checkpoint) return;
-      const file = writeCheckpoint(opts.checkpoint.dir, { step: done, epoch: Math.floor(done / perEpoch), config, schedule: schedule.state, tensors: await session.fullWeights(true) });
+      const file = writeCheckpoint(opts.checkpoint.dir, {
+        step: done,
+        epoch: Math.floor(done / perEpoch),
+        config,
+        schedule: schedule.state,
+        tensors: await session.fullWeights(true),
+      });
       log.info({ step: done, file }, `${opts.run}: checkpoint at step ${done}`);
     };
     // the loader threads make the next `prefetch` batches while the towers compute this one
@@ -199,7 +214,10 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
       last = { ...r, step: done };
       const epoch = Math.floor((done - 1) / perEpoch); // the epoch of the last step trained (0-based)
       const m: EvalMetrics = { run: opts.run, kind: 'eval', step: done, epoch: epoch + 1, lr: schedule.lr(epoch), ...r };
-      log.info(m, `${opts.run} eval at step ${done}: top-1 error ${(r.top1_error * 100).toFixed(2)}%, top-5 ${(r.top5_error * 100).toFixed(2)}% (${r.crops} crop${r.crops > 1 ? 's' : ''})`);
+      log.info(
+        m,
+        `${opts.run} eval at step ${done}: top-1 error ${(r.top1_error * 100).toFixed(2)}%, top-5 ${(r.top5_error * 100).toFixed(2)}% (${r.crops} crop${r.crops > 1 ? 's' : ''})`,
+      );
       opts.onEval?.(m);
       // The final report of a run stopped mid-epoch is not observed: a run resumed from its checkpoint must
       // hold the schedule state an uninterrupted run has there.

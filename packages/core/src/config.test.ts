@@ -51,7 +51,12 @@ describe('config validation names the field and what is allowed', () => {
     expect(e.field).toBe('--gpus');
   });
   it('dense on maps without flatten', () => {
-    const e = refuse(net([{ kind: 'conv', filters: 4, size: 3 }, { kind: 'dense', units: 4 }]));
+    const e = refuse(
+      net([
+        { kind: 'conv', filters: 4, size: 3 },
+        { kind: 'dense', units: 4 },
+      ]),
+    );
     expect(e.message).toMatch(/add a flatten layer/);
   });
   it('a window larger than its input', () => {

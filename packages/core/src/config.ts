@@ -67,9 +67,7 @@ export const LAYER_KINDS = ['conv', 'relu', 'lrn', 'maxpool', 'flatten', 'dense'
 
 const layer = z.discriminatedUnion('kind', [conv, dense, relu, lrn, maxpool, flatten, dropout, softmax], {
   error: (iss) =>
-    iss.code === 'invalid_union'
-      ? `unknown layer kind ${JSON.stringify((iss.input as { kind?: unknown } | undefined)?.kind)}; allowed: ${LAYER_KINDS.join(', ')}`
-      : undefined,
+    iss.code === 'invalid_union' ? `unknown layer kind ${JSON.stringify((iss.input as { kind?: unknown } | undefined)?.kind)}; allowed: ${LAYER_KINDS.join(', ')}` : undefined,
 });
 
 export const netSchema = z.strictObject({
@@ -98,7 +96,8 @@ const adam = z.strictObject({
 });
 export const OPTIMIZERS = ['sgd', 'adam'] as const;
 const optimizer = z.discriminatedUnion('kind', [sgd, adam], {
-  error: (iss) => (iss.code === 'invalid_union' ? `unknown optimizer ${JSON.stringify((iss.input as { kind?: unknown } | undefined)?.kind)}; allowed: ${OPTIMIZERS.join(', ')}` : undefined),
+  error: (iss) =>
+    iss.code === 'invalid_union' ? `unknown optimizer ${JSON.stringify((iss.input as { kind?: unknown } | undefined)?.kind)}; allowed: ${OPTIMIZERS.join(', ')}` : undefined,
 });
 
 /**
@@ -120,7 +119,10 @@ const schedule = z.discriminatedUnion(
       min_delta: z.number().nonnegative().default(0),
     }),
   ],
-  { error: (iss) => (iss.code === 'invalid_union' ? `unknown schedule ${JSON.stringify((iss.input as { kind?: unknown } | undefined)?.kind)}; allowed: ${SCHEDULES.join(', ')}` : undefined) },
+  {
+    error: (iss) =>
+      iss.code === 'invalid_union' ? `unknown schedule ${JSON.stringify((iss.input as { kind?: unknown } | undefined)?.kind)}; allowed: ${SCHEDULES.join(', ')}` : undefined,
+  },
 );
 
 export const trainSchema = z.strictObject({
@@ -132,10 +134,7 @@ export const trainSchema = z.strictObject({
   schedule: schedule.default({ kind: 'constant' }),
   /** Paper: N(0, 0.01). `he`: N(0, 2/fan_in), trains small nets from scratch faster. */
   init: z
-    .discriminatedUnion('kind', [
-      z.strictObject({ kind: z.literal('normal'), std: z.number().positive().default(0.01) }),
-      z.strictObject({ kind: z.literal('he') }),
-    ])
+    .discriminatedUnion('kind', [z.strictObject({ kind: z.literal('normal'), std: z.number().positive().default(0.01) }), z.strictObject({ kind: z.literal('he') })])
     .default({ kind: 'normal', std: 0.01 }),
   /**
    * Split each batch into this many micro-batches and pipeline them: while one micro-batch's activations or
@@ -210,7 +209,8 @@ const cifar10 = z.strictObject({
 });
 export const DATASETS = ['mnist', 'synthetic', 'folders', 'cifar10'] as const;
 const data = z.discriminatedUnion('dataset', [mnist, synthetic, folders, cifar10], {
-  error: (iss) => (iss.code === 'invalid_union' ? `unknown dataset ${JSON.stringify((iss.input as { dataset?: unknown } | undefined)?.dataset)}; allowed: ${DATASETS.join(', ')}` : undefined),
+  error: (iss) =>
+    iss.code === 'invalid_union' ? `unknown dataset ${JSON.stringify((iss.input as { dataset?: unknown } | undefined)?.dataset)}; allowed: ${DATASETS.join(', ')}` : undefined,
 });
 
 const evalSchema = z.strictObject({

@@ -19,7 +19,7 @@ describe('exchange arithmetic', () => {
     const full = { lo: 0, hi: 2, data: Float32Array.from([1, 2]) };
     expect(sumPieces([full], 1, 0, 2)).toBe(full.data);
   });
-  it('sums the overlap of wider parts (row-split partial sums cut to one tower\'s range)', () => {
+  it("sums the overlap of wider parts (row-split partial sums cut to one tower's range)", () => {
     // two towers' partials over 3 columns, 2 rows; tower 1 reads columns [1, 3)
     const a = { lo: 0, hi: 3, data: Float32Array.from([1, 2, 3, 4, 5, 6]) };
     const b = { lo: 0, hi: 3, data: Float32Array.from([10, 20, 30, 40, 50, 60]) };

@@ -31,7 +31,17 @@ function probe(m: Machine): GpuProbe {
       if (cmd === 'nvidia-smi') {
         if (m.smi === undefined) return undefined;
         if (m.oldDriver && args[0]!.includes('compute_cap')) return undefined;
-        return m.oldDriver ? m.smi.split('\n').map((l) => l.split(', ').filter((_, i) => i !== 3).join(', ')).join('\n') : m.smi;
+        return m.oldDriver
+          ? m.smi
+              .split('\n')
+              .map((l) =>
+                l
+                  .split(', ')
+                  .filter((_, i) => i !== 3)
+                  .join(', '),
+              )
+              .join('\n')
+          : m.smi;
       }
       if (cmd === 'ldconfig') return `${(m.ldconfig ?? []).length} libs found in cache \`/etc/ld.so.cache'\n${(m.ldconfig ?? []).join('\n')}\n`;
       return undefined;
@@ -53,22 +63,28 @@ describe('whyNoGpu', () => {
     expect(whyNoGpu(probe({ smi: '' }))).toBe('nvidia-smi lists no GPUs');
   });
   it('names a device id the host does not have, with the ids it has', () => {
-    expect(whyNoGpu(probe({ env: { CUDA_VISIBLE_DEVICES: '3' }, smi: `${A100}\n${H100}`, ldconfig: allLibs }))).toBe('CUDA_VISIBLE_DEVICES=3 names no GPU of this host (3 is unknown); its GPUs are 0, 1: give --gpus ids from that list');
+    expect(whyNoGpu(probe({ env: { CUDA_VISIBLE_DEVICES: '3' }, smi: `${A100}\n${H100}`, ldconfig: allLibs }))).toBe(
+      'CUDA_VISIBLE_DEVICES=3 names no GPU of this host (3 is unknown); its GPUs are 0, 1: give --gpus ids from that list',
+    );
   });
   it('names the CUDA libraries that libtensorflow 2.9 cannot find', () => {
     const libs = allLibs.filter((l) => !l.includes('libcudnn') && !l.includes('libcufft'));
-    expect(whyNoGpu(probe({ env: { CUDA_VISIBLE_DEVICES: '0' }, smi: A100, ldconfig: libs }))).toMatch(/could not find libcufft\.so\.10, libcudnn\.so\.8 \(searched LD_LIBRARY_PATH/);
+    expect(whyNoGpu(probe({ env: { CUDA_VISIBLE_DEVICES: '0' }, smi: A100, ldconfig: libs }))).toMatch(
+      /could not find libcufft\.so\.10, libcudnn\.so\.8 \(searched LD_LIBRARY_PATH/,
+    );
     // libcublas.so.11 is not found by being a prefix of libcublasLt.so.11
     expect(whyNoGpu(probe({ smi: A100, ldconfig: allLibs.filter((l) => !l.includes('libcublas.so')) }))).toMatch(/could not find libcublas\.so\.11 \(/);
     // found on LD_LIBRARY_PATH instead of the cache
     const dirs = { '/opt/cudnn/lib': ['libcudnn.so.8', 'libcudnn.so.8.1.0'] };
-    expect(whyNoGpu(probe({ env: { LD_LIBRARY_PATH: '/opt/cudnn/lib' }, smi: A100, ldconfig: allLibs.filter((l) => !l.includes('libcudnn')), dirs }))).toMatch(/^libtensorflow found no usable GPU/);
+    expect(whyNoGpu(probe({ env: { LD_LIBRARY_PATH: '/opt/cudnn/lib' }, smi: A100, ldconfig: allLibs.filter((l) => !l.includes('libcudnn')), dirs }))).toMatch(
+      /^libtensorflow found no usable GPU/,
+    );
   });
   it('names a GPU older than libtensorflow 2.9 supports', () => {
     const k10 = '0, Tesla K10.G1.8GB, GPU-aaaa, 3.0, 3583';
     expect(whyNoGpu(probe({ smi: k10, ldconfig: allLibs }))).toBe('Tesla K10.G1.8GB has compute capability 3.0; libtensorflow 2.9 needs 3.5 or newer');
   });
-  it('otherwise points at TensorFlow\'s own log', () => {
+  it("otherwise points at TensorFlow's own log", () => {
     expect(whyNoGpu(probe({ env: { CUDA_VISIBLE_DEVICES: '0' }, smi: A100, ldconfig: allLibs }))).toBe(
       "libtensorflow found no usable GPU although the driver, GPU 0: NVIDIA A100-SXM4-40GB, compute 8.0, 40 GiB and the CUDA libraries are there: TensorFlow's own reason is in this tower's stderr (TF_CPP_MIN_LOG_LEVEL=0 shows all of it)",
     );
@@ -83,15 +99,18 @@ describe('the GPU a tower is on', () => {
     expect(gpuInUse(probe({ smi })).device).toMatch(/one of 2 visible: CUDA_VISIBLE_DEVICES does not pin one/);
     expect(gpuInUse(probe({ smi, oldDriver: true, env: { CUDA_VISIBLE_DEVICES: '0' } })).device).toBe('GPU 0: NVIDIA A100-SXM4-40GB, 40 GiB');
   });
-  it('warns that a GPU newer than libtensorflow 2.9\'s machine code (7.5) compiles its kernels on first use', () => {
+  it("warns that a GPU newer than libtensorflow 2.9's machine code (7.5) compiles its kernels on first use", () => {
     const { warning } = gpuInUse(probe({ env: { CUDA_VISIBLE_DEVICES: '1' }, smi: `${A100}\n${H100}` }));
     expect(warning).toMatch(/compiles its kernels from PTX on first use.*CUDA_CACHE_PATH/);
     expect(gpuInUse(probe({ env: { CUDA_VISIBLE_DEVICES: '0' }, smi: A100 })).warning).toMatch(/compute 8\.0\) is newer/); // sm_80 is PTX only
     expect(gpuInUse(probe({ env: { CUDA_VISIBLE_DEVICES: '0' }, smi: T4 })).warning).toBeUndefined();
   });
-  it('reads nvidia-smi\'s CSV, and CUDA stops at the first id it cannot resolve', () => {
+  it("reads nvidia-smi's CSV, and CUDA stops at the first id it cannot resolve", () => {
     const gpus = listGpus(probe({ smi: `${A100}\n${H100}\n` }))!;
-    expect(gpus.map((g) => [g.index, g.capability])).toEqual([[0, 8], [1, 9]]);
+    expect(gpus.map((g) => [g.index, g.capability])).toEqual([
+      [0, 8],
+      [1, 9],
+    ]);
     expect(visibleGpus(gpus, '1,7,0')).toEqual({ gpus: [gpus[1]], unknown: ['7'] });
   });
 });

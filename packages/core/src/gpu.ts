@@ -42,7 +42,16 @@ export const machineProbe: GpuProbe = {
  * The shared libraries libtensorflow 2.9.1 (CUDA 11.2, cuDNN 8.1) opens for the GPU, by the sonames its
  * dso_loader asks for ("Could not load dynamic library 'libcudart.so.11.0'" when one is missing).
  */
-export const CUDA_LIBRARIES = ['libcudart.so.11.0', 'libcublas.so.11', 'libcublasLt.so.11', 'libcufft.so.10', 'libcurand.so.10', 'libcusolver.so.11', 'libcusparse.so.11', 'libcudnn.so.8'];
+export const CUDA_LIBRARIES = [
+  'libcudart.so.11.0',
+  'libcublas.so.11',
+  'libcublasLt.so.11',
+  'libcufft.so.10',
+  'libcurand.so.10',
+  'libcusolver.so.11',
+  'libcusparse.so.11',
+  'libcudnn.so.8',
+];
 
 /**
  * Compute capabilities libtensorflow 2.9.1's CUDA build carries machine code for: TensorFlow's CUDA 11.2
@@ -107,7 +116,8 @@ function libraryPresence(probe: GpuProbe): (lib: string) => boolean {
   return (lib) => cached.has(lib) || listed.some((names) => names.has(lib));
 }
 
-const describe = (g: NvidiaGpu): string => `GPU ${g.index}: ${g.name}${g.capability !== undefined ? `, compute ${g.capability.toFixed(1)}` : ''}${g.memoryMiB !== undefined ? `, ${(g.memoryMiB / 1024).toFixed(0)} GiB` : ''}`;
+const describe = (g: NvidiaGpu): string =>
+  `GPU ${g.index}: ${g.name}${g.capability !== undefined ? `, compute ${g.capability.toFixed(1)}` : ''}${g.memoryMiB !== undefined ? `, ${(g.memoryMiB / 1024).toFixed(0)} GiB` : ''}`;
 
 /** Which GPU a process with this environment runs on, for its join line; and a warning where one applies. */
 export function gpuInUse(probe: GpuProbe = machineProbe): { device: string; warning?: string } {
@@ -139,7 +149,8 @@ export function whyNoGpu(probe: GpuProbe = machineProbe): string {
     return 'no NVIDIA driver is loaded (/proc/driver/nvidia/version is missing); in a container, the GPU must be passed in (docker run --gpus, or a nvidia.com/gpu limit in Kubernetes)';
   }
   const gpus = listGpus(probe);
-  if (gpus === undefined) return 'the NVIDIA driver is loaded but nvidia-smi is missing or fails, so the GPUs cannot be listed: check the driver installation (nvidia-smi should list the GPUs)';
+  if (gpus === undefined)
+    return 'the NVIDIA driver is loaded but nvidia-smi is missing or fails, so the GPUs cannot be listed: check the driver installation (nvidia-smi should list the GPUs)';
   if (gpus.length === 0) return 'nvidia-smi lists no GPUs';
   const { gpus: seen, unknown } = visibleGpus(gpus, visible);
   if (seen.length === 0) {

@@ -10,7 +10,7 @@ const paper = buildNet(config.net);
 const byName = (n: string) => paper.layers.find((l) => l.name === n)!;
 
 describe('the paper net', () => {
-  it('has the paper\'s shapes', () => {
+  it("has the paper's shapes", () => {
     expect(byName('conv1').outShape).toEqual([55, 55, 96]);
     expect(byName('pool1').outShape).toEqual([27, 27, 96]);
     expect(byName('conv2').outShape).toEqual([27, 27, 256]);
@@ -30,9 +30,12 @@ describe('the paper net', () => {
 });
 
 describe('the split plan', () => {
-  const exchanges = (towers: number, net = paper) => planSplit(net, towers).layers.filter((p) => p.exchange).map((p) => p.layer.name);
+  const exchanges = (towers: number, net = paper) =>
+    planSplit(net, towers)
+      .layers.filter((p) => p.exchange)
+      .map((p) => p.layer.name);
   const columnOnly = buildNet({ ...config.net, layers: config.net.layers.map((l) => (l.kind === 'dense' ? { ...l, split: 'column' as const } : l)) });
-  it('derives the paper\'s exchange points for 2 towers (column-split dense layers, as the paper)', () => {
+  it("derives the paper's exchange points for 2 towers (column-split dense layers, as the paper)", () => {
     expect(exchanges(2, columnOnly)).toEqual(['conv3', 'fc6', 'fc7', 'fc8']);
   });
   it('row-splits the dense layers that have fewer units than inputs, and reduces after them', () => {
@@ -46,7 +49,10 @@ describe('the split plan', () => {
     expect(plan.layers[plan.layers.length - 1]!.output).toBe('partial');
   });
   it('refuses a row split where it cannot work, naming the field', () => {
-    const bad = buildNet({ ...config.net, layers: config.net.layers.map((l) => (l.name === 'conv1' ? l : l.kind === 'dense' ? { ...l, reads: 'own' as const, split: 'row' as const } : l)) });
+    const bad = buildNet({
+      ...config.net,
+      layers: config.net.layers.map((l) => (l.name === 'conv1' ? l : l.kind === 'dense' ? { ...l, reads: 'own' as const, split: 'row' as const } : l)),
+    });
     expect(() => planSplit(bad, 2)).toThrow(/net\.layers\[16\]\.split.*reads its own group only/s);
   });
   it('needs no exchange on one tower (the grouped net)', () => {
@@ -63,8 +69,14 @@ describe('the split plan', () => {
   it('gives each tower half of every layer on 2 towers', () => {
     const conv2 = planSplit(paper, 2).layers.find((p) => p.layer.name === 'conv2')!;
     expect(conv2.towers.map((t) => [t.out, t.in])).toEqual([
-      [{ lo: 0, hi: 128 }, { lo: 0, hi: 48 }],
-      [{ lo: 128, hi: 256 }, { lo: 48, hi: 96 }],
+      [
+        { lo: 0, hi: 128 },
+        { lo: 0, hi: 48 },
+      ],
+      [
+        { lo: 128, hi: 256 },
+        { lo: 48, hi: 96 },
+      ],
     ]);
   });
 });

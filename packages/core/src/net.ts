@@ -120,7 +120,7 @@ export function buildNet(spec: NetSpec): Net {
     shape = out;
   });
   const last = layers[layers.length - 1];
-  if (!last || last.spec.kind !== 'dense' || (last.spec as { units: number }).units !== spec.classes) {
+  if (last?.spec.kind !== 'dense' || (last.spec as { units: number }).units !== spec.classes) {
     throw new ConfigError('net.layers', `the last compute layer must be dense with units = net.classes (${spec.classes}); it produces the logits`);
   }
   if (layers[0]!.spec.kind !== 'conv' && layers[0]!.spec.kind !== 'dense' && layers[0]!.spec.kind !== 'flatten') {

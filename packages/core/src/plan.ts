@@ -146,7 +146,15 @@ export function planSplit(net: Net, towers: number): Plan {
         throw new ConfigError(`${layer.field}.split`, `${layer.name} has ${inWidth} inputs, not divisible by the tower count (${towers}); allowed: column`);
       }
       const slices = Array.from({ length: towers }, (_, t) => ({ out: { lo: 0, hi: outWidth }, in: shardRange(inWidth, t, towers), localGroups: 1 }));
-      const exchange = input === 'partial' ? planExchange('reduce', inWidth, slices.map((s) => s.in), positionsOf(layer)) : undefined;
+      const exchange =
+        input === 'partial'
+          ? planExchange(
+              'reduce',
+              inWidth,
+              slices.map((s) => s.in),
+              positionsOf(layer),
+            )
+          : undefined;
       planned.push({ layer, towers: slices, exchange, input, output: 'partial', split: 'row', inputReplicated: false, outputReplicated: false });
       input = 'partial';
       continue;
@@ -169,7 +177,14 @@ export function planSplit(net: Net, towers: number): Plan {
       if (input === 'partial' || !rangeContains(held, slice.in)) crosses = true;
       slices.push(slice);
     }
-    const exchange = crosses ? planExchange(input === 'partial' ? 'reduce' : 'gather', inWidth, slices.map((s) => s.in), positionsOf(layer)) : undefined;
+    const exchange = crosses
+      ? planExchange(
+          input === 'partial' ? 'reduce' : 'gather',
+          inWidth,
+          slices.map((s) => s.in),
+          positionsOf(layer),
+        )
+      : undefined;
     const output: Spread = outputReplicated ? 'replicated' : 'sharded';
     planned.push({ layer, towers: slices, exchange, input, output, split: 'column', inputReplicated: replicated, outputReplicated });
     input = output;

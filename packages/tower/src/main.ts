@@ -20,7 +20,11 @@ async function main(): Promise<void> {
   if (!curve && opts.connect.startsWith('tcp://') && !/^tcp:\/\/(127\.|localhost:|\[::1\]:)/.test(opts.connect)) {
     log.warn({ coordinator: opts.connect }, 'no --keys: traffic to the coordinator is neither encrypted nor authenticated');
   }
-  if (curve && opts.peerTransport !== undefined && opts.peerTransport !== 'zmq') throw new AlexnetError('E_ARGS', `--peer-transport ${opts.peerTransport} carries no encryption: with --keys the towers exchange over ZeroMQ CURVE (leave --peer-transport out)`);
+  if (curve && opts.peerTransport !== undefined && opts.peerTransport !== 'zmq')
+    throw new AlexnetError(
+      'E_ARGS',
+      `--peer-transport ${opts.peerTransport} carries no encryption: with --keys the towers exchange over ZeroMQ CURVE (leave --peer-transport out)`,
+    );
   // The coordinator's IPC channel closes when it dies, however it dies: never outlive it.
   if (process.send) process.on('disconnect', () => process.exit(1));
   if (opts.gpu !== undefined && process.env.CUDA_VISIBLE_DEVICES === undefined) process.env.CUDA_VISIBLE_DEVICES = opts.gpu;
@@ -44,7 +48,17 @@ async function main(): Promise<void> {
     // Started by hand, a tower cannot know that its peers share its host (shm): stream links for GPUs,
     // ZeroMQ on wasm towers, where the threaded stream links measured slower (docs/benchmarks.md).
     const peerTransport = opts.peerTransport ?? (!curve && opts.gpu !== undefined ? 'stream' : 'zmq');
-    await new Tower({ connect: opts.connect, index: opts.index, backend, log, peer, peerTransport, ...(advertise ? { advertise } : {}), ...(opts.gpu !== undefined ? { gpu: opts.gpu } : {}), ...(curve ? { curve } : {}) }).run();
+    await new Tower({
+      connect: opts.connect,
+      index: opts.index,
+      backend,
+      log,
+      peer,
+      peerTransport,
+      ...(advertise ? { advertise } : {}),
+      ...(opts.gpu !== undefined ? { gpu: opts.gpu } : {}),
+      ...(curve ? { curve } : {}),
+    }).run();
   } finally {
     await heartbeat?.stop();
   }

@@ -4,8 +4,8 @@
  * and its state must round-trip.
  */
 import { resolve } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import { buildNet, CONTRACT_BACKEND, type Config, initBackend, loadConfig, type OptimizerSpec, planSplit } from '@alexnet/core';
+import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TowerModel } from './model.js';
 
@@ -60,7 +60,7 @@ describe('TowerModel', () => {
     expect(counts[2]).toBe(counts[0]);
     model.dispose();
   });
-  it.each(['sgd', 'adam'])('on a backend other than wasm holds no Wᵀ and trains to the wasm model\'s weights (%s)', async (kind) => {
+  it.each(['sgd', 'adam'])("on a backend other than wasm holds no Wᵀ and trains to the wasm model's weights (%s)", async (kind) => {
     const config = kind === 'adam' ? withOptimizer(tiny(), ADAM) : tiny();
     const plan = planSplit(buildNet(config.net), 1);
     const lr = kind === 'adam' ? 0.01 : 0.05;
@@ -87,7 +87,7 @@ describe('TowerModel', () => {
       onWasm.dispose();
     }
   });
-  it('with adam on wasm: Wᵀ, its m and its v stay exact transposes of W\'s, with no tensors leaked', () => {
+  it("with adam on wasm: Wᵀ, its m and its v stay exact transposes of W's, with no tensors leaked", () => {
     const config = withOptimizer(tiny(), ADAM);
     const model = new TowerModel(planSplit(buildNet(config.net), 1), 0, config);
     train(model, 1, 0.01);
@@ -116,7 +116,10 @@ describe('TowerModel', () => {
     // A fresh model (its own init, zero moments) loads them; then both take the same steps 3 and 4.
     const b = new TowerModel(plan, 0, withOptimizer(config, { ...ADAM }));
     const count = tf.memory().numTensors;
-    b.load(saved.params, saved.tensors.map((t) => t.data.slice()));
+    b.load(
+      saved.params,
+      saved.tensors.map((t) => t.data.slice()),
+    );
     expect(tf.memory().numTensors).toBe(count);
     expect(b.weights(true)).toEqual(saved);
     // Derived copies and their moments are derived again: exact transposes.
@@ -129,7 +132,12 @@ describe('TowerModel', () => {
     const sgd = new TowerModel(plan, 0, tiny());
     const velocity = sgd.weights(true);
     expect(velocity.params.slice(n).every((p) => p.slot === 'velocity')).toBe(true);
-    expect(() => b.load(velocity.params, velocity.tensors.map((t) => t.data))).toThrow(/^load: expected \d+ tensors \(values and m, v\), got \d+$/);
+    expect(() =>
+      b.load(
+        velocity.params,
+        velocity.tensors.map((t) => t.data),
+      ),
+    ).toThrow(/^load: expected \d+ tensors \(values and m, v\), got \d+$/);
     expect(b.weights(true)).toEqual(a.weights(true));
     [a, b, sgd].forEach((m) => m.dispose());
   });

@@ -3,25 +3,26 @@
  * or Adam's moments), and what the forward pass saved for backward. Pure compute, no sockets: the socket
  * loop in tower.ts drives it.
  */
-import * as tf from '@tensorflow/tfjs';
+
 import {
   type Config,
-  initSlice,
   type Direction,
+  initSlice,
   type LayerOp,
   layerOp,
   outgoing,
   type ParamMeta,
-  paramSlices,
   type Piece,
   type Plan,
+  paramSlices,
   product,
   rangeIntersect,
+  type StepContext,
   shardRange,
   shardsFor,
-  type StepContext,
   sumPieces,
 } from '@alexnet/core';
+import * as tf from '@tensorflow/tfjs';
 import { SliceOptimizer } from './optimizer.js';
 import type { SegmentModel } from './passes.js';
 import { lastAxisSlice, padLastAxis, type TensorOut, timed, toOut } from './tensors.js';
@@ -136,7 +137,10 @@ export class TowerModel implements SegmentModel {
     const width = y.shape[y.rank - 1]!;
     let whole: TensorOut | undefined;
     return outgoing(ex, dir, this.tower).map((t) => {
-      if (t.lo - lo === 0 && t.hi - lo === width) return (whole ??= toOut(y));
+      if (t.lo - lo === 0 && t.hi - lo === width) {
+        whole ??= toOut(y);
+        return whole;
+      }
       const cut = lastAxisSlice(y, t.lo - lo, t.hi - lo);
       const out = toOut(cut);
       cut.dispose();
@@ -269,7 +273,9 @@ export class TowerModel implements SegmentModel {
     want.forEach((w, k) => {
       const m = metas[k]!;
       if (m.layer !== w.meta.layer || m.param !== w.meta.param || m.lo !== w.meta.lo || m.hi !== w.meta.hi || (m.slot ?? 'value') !== w.slot) {
-        throw new Error(`load: tensor ${k} is ${m.layer}/${m.param} [${m.lo}, ${m.hi}) ${m.slot ?? 'value'}, expected ${w.meta.layer}/${w.meta.param} [${w.meta.lo}, ${w.meta.hi}) ${w.slot}`);
+        throw new Error(
+          `load: tensor ${k} is ${m.layer}/${m.param} [${m.lo}, ${m.hi}) ${m.slot ?? 'value'}, expected ${w.meta.layer}/${w.meta.param} [${w.meta.lo}, ${w.meta.hi}) ${w.slot}`,
+        );
       }
       const size = this.params[w.layer]![w.param]!.size;
       if (tensors[k]!.length !== size) throw new Error(`load: ${m.layer}/${m.param} ${w.slot} has ${tensors[k]!.length} values, this tower holds ${size}`);
@@ -388,4 +394,3 @@ export class TowerModel implements SegmentModel {
     stale.forEach((t) => live.has(t) || t.dispose());
   }
 }
-

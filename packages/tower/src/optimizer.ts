@@ -2,8 +2,9 @@
  * A tower's optimizer: the gradients accumulated since the last update and the optimizer's state (SGD's
  * momentum, or Adam's moments) for each of its parameter slices, laid out as the model's parameters.
  */
+
+import { accumulate, adamStep, type Config, optimizerSlots, type StateSlot, sgdStep } from '@alexnet/core';
 import * as tf from '@tensorflow/tfjs';
-import { accumulate, adamStep, type Config, optimizerSlots, sgdStep, type StateSlot } from '@alexnet/core';
 
 export class SliceOptimizer {
   /** The optimizer's state slots (SGD: velocity; Adam: m, v). */

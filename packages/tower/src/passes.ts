@@ -7,8 +7,8 @@
  * gradients add up in the same order on every run.
  */
 import { type Header, incoming, type Kind, outgoing, type Piece, type Plan, type StepContext } from '@alexnet/core';
-import type { TensorOut } from './tensors.js';
 import { exchangeKey, type Peers } from './peers.js';
+import type { TensorOut } from './tensors.js';
 
 /** What the pipeline needs of a model: the real one (model.ts) or the wire-only one (wire.ts). */
 export interface SegmentModel {
@@ -67,7 +67,13 @@ export class Passes {
     const state: PartState = { h, image: undefined, ready: undefined, fwd: 0, bwd: this.plan.segments.length - 1, dy: undefined, received: [] };
     if (image instanceof Promise) {
       state.image = image;
-      image.then((x) => ((state.ready = x), this.pump()), (e: Error) => this.onError(e));
+      image.then(
+        (x) => {
+          state.ready = x;
+          this.pump();
+        },
+        (e: Error) => this.onError(e),
+      );
     } else state.ready = image ?? { data: new Float32Array(0), shape: [h.size, 0] };
     this.parts.set(`${h.pass}:${h.part}`, state);
     this.pump();

@@ -1,8 +1,8 @@
 /** The peer I/O thread (see peer_thread.ts): a StreamTransport whose messages and logs go to the main thread. */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import type { FromThread, ToThread, WireFrame } from './peer_thread.js';
 import { BufferPool } from './buffer_pool.js';
+import type { FromThread, ToThread, WireFrame } from './peer_thread.js';
 import { StreamTransport } from './streams.js';
 
 const port = parentPort!;
@@ -12,7 +12,9 @@ const pool = new BufferPool();
 
 /** Errors do not cross threads whole: their messages do. */
 const plain = (obj: object): object => Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, v instanceof Error ? { message: v.message } : v]));
-const log = Object.fromEntries((['debug', 'warn', 'error'] as const).map((level) => [level, (obj: object, msg: string) => post({ op: 'log', level, obj: plain(obj), msg })])) as unknown as Logger;
+const log = Object.fromEntries(
+  (['debug', 'warn', 'error'] as const).map((level) => [level, (obj: object, msg: string) => post({ op: 'log', level, obj: plain(obj), msg })]),
+) as unknown as Logger;
 
 const transport = new StreamTransport(
   index,

@@ -13,10 +13,10 @@ import { readdirSync } from 'node:fs';
 import { decode, encode, type Header, type KeyPair, type Message, readPublicKey, serveZap, TOWER_TO_TOWER, ZAP_ENDPOINT } from '@alexnet/core';
 import type { Logger } from 'pino';
 import { Dealer, Reply, Router } from 'zeromq';
-import type { TensorOut } from './tensors.js';
-import { ThreadedTransport } from './peer_thread.js';
 import { BufferPool } from './buffer_pool.js';
+import { ThreadedTransport } from './peer_thread.js';
 import { type Delivery, type PeerTransport, StreamTransport } from './streams.js';
+import type { TensorOut } from './tensors.js';
 
 /**
  * `shm` moved the wire-only exchange fastest, `stream` ~2.5× faster than ZeroMQ; wasm towers trained
@@ -53,7 +53,12 @@ export class Peers {
     const deliver: Delivery = (frames, from) => this.accept(frames, from);
     if (keys && kind !== 'zmq') throw new Error(`${kind} peer links carry no encryption: with keys the towers exchange over ZeroMQ CURVE (--peer-transport zmq)`);
     const rejected = (from: string, reason: string): void => this.log.warn({ peer: from, reason }, 'rejected peer message');
-    this.transport = kind === 'zmq' ? new ZmqTransport(index, log, deliver, keys) : kind === 'shm' ? new StreamTransport(index, log, new BufferPool(undefined, false), deliver, rejected) : new ThreadedTransport(index, log, deliver, rejected);
+    this.transport =
+      kind === 'zmq'
+        ? new ZmqTransport(index, log, deliver, keys)
+        : kind === 'shm'
+          ? new StreamTransport(index, log, new BufferPool(undefined, false), deliver, rejected)
+          : new ThreadedTransport(index, log, deliver, rejected);
   }
 
   /** A received transfer's values are no longer read: its memory may be reused. */
@@ -148,7 +153,12 @@ class ZmqTransport implements PeerTransport {
     private readonly deliver: Delivery,
     private readonly keys?: PeerKeys,
   ) {
-    this.router = new Router({ linger: 0, receiveHighWaterMark: 0, handover: true, ...(keys ? { curveServer: true, curveSecretKey: keys.pair.secretKey, zapDomain: ZAP_DOMAIN } : {}) });
+    this.router = new Router({
+      linger: 0,
+      receiveHighWaterMark: 0,
+      handover: true,
+      ...(keys ? { curveServer: true, curveSecretKey: keys.pair.secretKey, zapDomain: ZAP_DOMAIN } : {}),
+    });
   }
 
   release(): void {}
@@ -170,7 +180,12 @@ class ZmqTransport implements PeerTransport {
       // A routing id per session: a peer's new connection must not collide with its last one's, which a
       // Router may not have dropped yet (it would refuse the newcomer, and its transfers would be lost).
       const keys = this.keys;
-      const d = new Dealer({ routingId: `peer-${this.index}-${session}`, linger: 0, sendHighWaterMark: 0, ...(keys ? { curveServerKey: readPublicKey(keys.dir, `tower-${s}`), curvePublicKey: keys.pair.publicKey, curveSecretKey: keys.pair.secretKey } : {}) });
+      const d = new Dealer({
+        routingId: `peer-${this.index}-${session}`,
+        linger: 0,
+        sendHighWaterMark: 0,
+        ...(keys ? { curveServerKey: readPublicKey(keys.dir, `tower-${s}`), curvePublicKey: keys.pair.publicKey, curveSecretKey: keys.pair.secretKey } : {}),
+      });
       if (s !== this.index) d.connect(e);
       return d;
     });

@@ -103,7 +103,8 @@ export class Reader {
     for (let o = 4; o < this.prefixNeed; o += 4) words.push(this.prefix.readUInt32LE(o));
     this.inFile = words.map((w) => (w & IN_FILE) !== 0);
     this.lengths = words.map((w) => w & ~IN_FILE);
-    if (this.inFile[0] || this.lengths[0]! < 1 || this.lengths[0]! > MAX_HEADER) return this.reject(`a header of ${this.lengths[0]} bytes${this.inFile[0] ? ' in the shared file' : ''} (1 to ${MAX_HEADER} allowed, on the stream)`);
+    if (this.inFile[0] || this.lengths[0]! < 1 || this.lengths[0]! > MAX_HEADER)
+      return this.reject(`a header of ${this.lengths[0]} bytes${this.inFile[0] ? ' in the shared file' : ''} (1 to ${MAX_HEADER} allowed, on the stream)`);
     if (this.lengths.reduce((x, y) => x + y, 0) > MAX_MESSAGE) return this.reject(`a message over ${MAX_MESSAGE / 2 ** 30} GiB`);
     if (this.inFile.some((f) => f) && !this.shared) return this.reject('a body in a shared file it never announced');
     return this.startFrame();

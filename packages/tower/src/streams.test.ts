@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SHARED_DIR, sharedMemory } from './shared_file.js';
 import { BufferPool } from './buffer_pool.js';
+import { SHARED_DIR, sharedMemory } from './shared_file.js';
 import { parseEndpoint, StreamTransport } from './streams.js';
 
 const log = pino({ level: 'silent' });
@@ -15,8 +15,22 @@ async function pair(shared: [boolean, boolean] = [false, false]): Promise<{ a: S
   const got: Buffer[][] = [];
   const rejected: string[] = [];
   const poolB = new BufferPool();
-  const a = new StreamTransport(0, log, new BufferPool(), () => {}, (_, r) => rejected.push(r), shared[0]);
-  const b = new StreamTransport(1, log, poolB, (frames) => got.push(frames), (_, r) => rejected.push(r), shared[1]);
+  const a = new StreamTransport(
+    0,
+    log,
+    new BufferPool(),
+    () => {},
+    (_, r) => rejected.push(r),
+    shared[0],
+  );
+  const b = new StreamTransport(
+    1,
+    log,
+    poolB,
+    (frames) => got.push(frames),
+    (_, r) => rejected.push(r),
+    shared[1],
+  );
   const ends = [await a.bind(`ipc://${join(dir, 'a.sock')}`), await b.bind(`ipc://${join(dir, 'b.sock')}`)];
   a.connect(3, ends);
   b.connect(3, ends);
@@ -137,8 +151,20 @@ describe('stream transport', () => {
   it('queues sends until the receiver has said hello', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'alexnet-streams-'));
     const got: Buffer[][] = [];
-    const a = new StreamTransport(0, log, new BufferPool(), () => {}, () => {});
-    const b = new StreamTransport(1, log, new BufferPool(), (frames) => got.push(frames), () => {});
+    const a = new StreamTransport(
+      0,
+      log,
+      new BufferPool(),
+      () => {},
+      () => {},
+    );
+    const b = new StreamTransport(
+      1,
+      log,
+      new BufferPool(),
+      (frames) => got.push(frames),
+      () => {},
+    );
     open.push(a, b);
     const ends = [await a.bind(`ipc://${join(dir, 'a.sock')}`), await b.bind(`ipc://${join(dir, 'b.sock')}`)];
     a.connect(1, ends);

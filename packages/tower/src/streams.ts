@@ -44,10 +44,8 @@ export interface PeerTransport {
   close(): Promise<void>;
 }
 
-export interface Delivery {
-  /** A whole message: frames as received, and a name for its sender to log. */
-  (frames: Buffer[], from: string): void;
-}
+/** A whole message: frames as received, and a name for its sender to log. */
+export type Delivery = (frames: Buffer[], from: string) => void;
 
 export class StreamTransport implements PeerTransport {
   private server: net.Server | undefined;
@@ -97,7 +95,11 @@ export class StreamTransport implements PeerTransport {
     this.session = session;
     for (const r of this.readers) r.socket.destroy();
     this.readers = [];
-    for (const [key, r] of this.receivers) if (Number(key.split(':')[0]) < session) (r.socket.destroy(), this.receivers.delete(key));
+    for (const [key, r] of this.receivers) {
+      if (Number(key.split(':')[0]) >= session) continue;
+      r.socket.destroy();
+      this.receivers.delete(key);
+    }
     this.waiting.clear();
     endpoints.forEach((e, t) => {
       if (t !== this.index) this.reach(session, t, e);
@@ -151,7 +153,8 @@ export class StreamTransport implements PeerTransport {
       const from = got.readUInt32LE(8);
       const flags = got.readUInt32LE(12);
       if (!got.subarray(0, 4).equals(HELLO) || got.length !== HELLO_BYTES || from === this.index || session < this.session || flags > READS_SHARED) {
-        return refuse(got.length !== HELLO_BYTES ? 'bytes after its hello' : `a bad hello (session ${session}, tower ${from}, flags ${flags})`);
+        refuse(got.length !== HELLO_BYTES ? 'bytes after its hello' : `a bad hello (session ${session}, tower ${from}, flags ${flags})`);
+        return;
       }
       got = Buffer.alloc(0);
       const key = `${session}:${from}`;
@@ -187,7 +190,7 @@ export class StreamTransport implements PeerTransport {
   private write(r: Receiver, frames: Buffer[], sent: () => void): void {
     write(r, frames, sent, this.sentBodies);
     if (r.file?.failed === undefined) return;
-    this.log.warn({ reason: r.file.failed }, 'writing a shared file failed: this peer\'s transfers go on the stream from now on');
+    this.log.warn({ reason: r.file.failed }, "writing a shared file failed: this peer's transfers go on the stream from now on");
     r.file.failed = undefined;
   }
 
@@ -217,7 +220,10 @@ export class StreamTransport implements PeerTransport {
         socket.write(b);
       },
     );
-    const socket = net.connect({ ...('path' in at ? { path: at.path } : { host: at.host, port: at.port }), onread: { buffer: reader.next, callback: (n: number, buf: Uint8Array) => reader.read(n, buf as Buffer) } });
+    const socket = net.connect({
+      ...('path' in at ? { path: at.path } : { host: at.host, port: at.port }),
+      onread: { buffer: reader.next, callback: (n: number, buf: Uint8Array) => reader.read(n, buf as Buffer) },
+    });
     const link = { socket, reader };
     this.readers.push(link);
     socket.setNoDelay?.(true);
@@ -248,9 +254,15 @@ interface Receiver {
 
 /** A receiver's 4-byte answer about its sender's shared file: opened, refused, or a body read (its offset). */
 function answered(r: Receiver, word: number, refuse: (why: string) => void): void {
-  if (!r.file) return refuse('bytes on a sending connection');
+  if (!r.file) {
+    refuse('bytes on a sending connection');
+    return;
+  }
   if (word === OPENED) r.file.usable = true;
-  else if (word === REFUSED) (r.file.close(), (r.file = undefined));
+  else if (word === REFUSED) {
+    r.file.close();
+    r.file = undefined;
+  }
   // (a body written before a failed write may still be answered: only offsets in flight are accepted)
   else if (!r.file.freed(word)) refuse(`an answer for offset ${word}, where no body of its shared file was`);
 }

@@ -18,7 +18,11 @@ export function timed(t: tf.Tensor, t0: number): number {
 /** Columns [lo, hi) of `t`'s last axis (on the backend: only they are read back, if they are). */
 export function lastAxisSlice(t: tf.Tensor, lo: number, hi: number): tf.Tensor {
   const last = t.rank - 1;
-  return tf.slice(t, t.shape.map((_, d) => (d === last ? lo : 0)), t.shape.map((n, d) => (d === last ? hi - lo : n)));
+  return tf.slice(
+    t,
+    t.shape.map((_, d) => (d === last ? lo : 0)),
+    t.shape.map((n, d) => (d === last ? hi - lo : n)),
+  );
 }
 
 /** `t` placed at columns [lo, lo + width of t) of a zero tensor `width` wide (last axis). */

@@ -5,13 +5,32 @@
  */
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { AlexnetError, type BackendInfo, buildNet, COORDINATOR_TO_TOWER, decode, encode, type Header, KeyError, type KeyPair, type Kind, Loader, type Message, parseConfig, planSplit, product, ProtocolError, type Store, type TransformSpec } from '@alexnet/core';
+import {
+  AlexnetError,
+  type BackendInfo,
+  buildNet,
+  COORDINATOR_TO_TOWER,
+  decode,
+  encode,
+  type Header,
+  KeyError,
+  type KeyPair,
+  type Kind,
+  Loader,
+  type Message,
+  ProtocolError,
+  parseConfig,
+  planSplit,
+  product,
+  type Store,
+  type TransformSpec,
+} from '@alexnet/core';
 import type { Logger } from 'pino';
 import { Dealer } from 'zeromq';
 import { TowerModel } from './model.js';
-import type { TensorOut } from './tensors.js';
 import { Passes } from './passes.js';
-import { type PeerTransportName, Peers } from './peers.js';
+import { Peers, type PeerTransportName } from './peers.js';
+import type { TensorOut } from './tensors.js';
 import { WireModel } from './wire.js';
 
 export interface TowerOptions {
@@ -47,7 +66,8 @@ export interface CurveClient {
 }
 
 /** Socket options that make a Dealer a CURVE client of the coordinator. */
-export const curveClientOptions = (c: CurveClient | undefined): object => (c ? { curveServerKey: c.serverKey, curvePublicKey: c.pair.publicKey, curveSecretKey: c.pair.secretKey } : {});
+export const curveClientOptions = (c: CurveClient | undefined): object =>
+  c ? { curveServerKey: c.serverKey, curvePublicKey: c.pair.publicKey, curveSecretKey: c.pair.secretKey } : {};
 
 /** Handshakes that fail for no stated reason (a wrong coordinator key looks like this) before the tower gives up. */
 const HANDSHAKE_ATTEMPTS = 5;
@@ -160,10 +180,20 @@ export class Tower {
           connected = false;
           break;
         case 'handshake:error:auth':
-          return this.stop(new KeyError(`the coordinator at ${connect} refused this tower's key (${curve?.dir}/${name}.key_secret): its --keys directory has another ${name}.key; give both ends the same directory from \`coordinator keys\``));
+          return this.stop(
+            new KeyError(
+              `the coordinator at ${connect} refused this tower's key (${curve?.dir}/${name}.key_secret): its --keys directory has another ${name}.key; give both ends the same directory from \`coordinator keys\``,
+            ),
+          );
         case 'handshake:error:protocol':
           if (ev.error.code === 'ERR_ZMTP_MECHANISM_MISMATCH') {
-            return this.stop(new KeyError(curve ? `the coordinator at ${connect} does not use CURVE keys: give it --keys too` : `the coordinator at ${connect} only accepts towers with CURVE keys: give this tower --keys DIR (the coordinator's directory from \`coordinator keys\`)`));
+            return this.stop(
+              new KeyError(
+                curve
+                  ? `the coordinator at ${connect} does not use CURVE keys: give it --keys too`
+                  : `the coordinator at ${connect} only accepts towers with CURVE keys: give this tower --keys DIR (the coordinator's directory from \`coordinator keys\`)`,
+              ),
+            );
           }
           log.warn({ coordinator: connect, code: ev.error.code }, 'handshake failed');
           break;
@@ -220,7 +250,18 @@ export class Tower {
     this.passes = new Passes(plan, index, model, this.peers, (kind, body, out) => void this.send(kind, body, out), config.train.seed);
     this.passes.onError = (e) => void this.send('error', { code: (e as { code?: string }).code ?? 'E_TOWER', message: `tower ${index}: ${e.message}` });
     const b = this.opts.backend;
-    await this.send('ready', { tower: index, choice: b.choice, backend: b.name, device: b.device, gpu: b.gpu, params: model.paramCount, data, ...(b.fallback ? { fallback: b.fallback } : {}), ...(b.noGpu ? { noGpu: b.noGpu } : {}), ...(b.warning ? { warning: b.warning } : {}) });
+    await this.send('ready', {
+      tower: index,
+      choice: b.choice,
+      backend: b.name,
+      device: b.device,
+      gpu: b.gpu,
+      params: model.paramCount,
+      data,
+      ...(b.fallback ? { fallback: b.fallback } : {}),
+      ...(b.noGpu ? { noGpu: b.noGpu } : {}),
+      ...(b.warning ? { warning: b.warning } : {}),
+    });
   }
 
   /**
@@ -251,14 +292,17 @@ export class Tower {
 
   private onForward(h: Header<'forward'>, tensors: Float32Array[]): void {
     const passes = this.need().passes;
-    if (tensors.length > 0) return passes.forward(h, { data: tensors[0]!, shape: [h.size, ...this.model!.plan.net.inputShape] });
-    if (h.batch === undefined || !this.loader) return passes.forward(h, undefined);
+    if (tensors.length > 0 || h.batch === undefined || !this.loader) {
+      passes.forward(h, tensors.length > 0 ? { data: tensors[0]!, shape: [h.size, ...this.model!.plan.net.inputShape] } : undefined);
+      return;
+    }
     const batch = this.batches.get(h.batch);
     if (!batch) throw new ProtocolError(`forward names batch ${h.batch}, which was not prepared`);
     const size = this.imageSize;
     const id = h.batch;
     const image = batch.then((all) => {
-      if (all.length < (h.sampleOffset + h.size) * size) throw new ProtocolError(`batch ${id} holds ${all.length / size} images, forward asks for ${h.sampleOffset}–${h.sampleOffset + h.size}`);
+      if (all.length < (h.sampleOffset + h.size) * size)
+        throw new ProtocolError(`batch ${id} holds ${all.length / size} images, forward asks for ${h.sampleOffset}–${h.sampleOffset + h.size}`);
       if ((h.sampleOffset + h.size) * size === all.length) this.batches.delete(id);
       return { data: all.subarray(h.sampleOffset * size, (h.sampleOffset + h.size) * size), shape: [h.size, ...this.model!.plan.net.inputShape] };
     });
@@ -276,7 +320,13 @@ export class Tower {
     model.update(h.lr, h.step);
     const times = model.takeTimes();
     const ms = passes.takeBusy() + performance.now() - t0;
-    await this.send('updated', { step: h.step, ms, peerSent: this.peers.bytes.sent, peerReceived: this.peers.bytes.received, ...(times.backward.length ? { backwardLayers: times.backward } : {}) });
+    await this.send('updated', {
+      step: h.step,
+      ms,
+      peerSent: this.peers.bytes.sent,
+      peerReceived: this.peers.bytes.received,
+      ...(times.backward.length ? { backwardLayers: times.backward } : {}),
+    });
   }
 
   private async onGetWeights(h: Header<'get_weights'>): Promise<void> {

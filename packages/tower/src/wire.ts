@@ -5,8 +5,8 @@
  * per message), and nothing is trained.
  */
 import { type Direction, outgoing, type Piece, type Plan, product } from '@alexnet/core';
-import type { TensorOut } from './tensors.js';
 import type { SegmentModel } from './passes.js';
+import type { TensorOut } from './tensors.js';
 
 export class WireModel implements SegmentModel {
   readonly paramCount = 0;
@@ -19,7 +19,10 @@ export class WireModel implements SegmentModel {
 
   private buffer(n: number): Float32Array {
     let z = this.buffers.get(n);
-    if (!z) this.buffers.set(n, (z = new Float32Array(n)));
+    if (!z) {
+      z = new Float32Array(n);
+      this.buffers.set(n, z);
+    }
     return z;
   }
 

@@ -13,15 +13,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import * as tf from '@tensorflow/tfjs';
 import { buildNet, type Config, initBackend, planSplit, towerFlops, trainingFlops } from '@alexnet/core';
+import * as tf from '@tensorflow/tfjs';
 import { Command, Option } from 'commander';
 import { pino } from 'pino';
 import { nonNegative, positive } from '../args.js';
+import { busiest, minimumBytes } from '../bytes.js';
 import { Loader, openData, Prefetch } from '../data/index.js';
 import { resolveConfig } from '../main.js';
 import { Session, type StepTiming } from '../session.js';
-import { busiest, minimumBytes } from '../bytes.js';
 import { DEVICES, EFFICIENCY, type Forecast, forecast } from './forecast.js';
 
 const root = resolve(import.meta.dirname, '../../../..');
@@ -103,7 +103,8 @@ async function measure(config: Config, towers: number, warmup: number, steps: nu
     // Warm up and measure for a minimum time as well as a minimum count: five small-net steps are one second,
     // a sample this VM's drift swings by a third.
     let s = 0;
-    for (const t0 = performance.now(); s < warmup || (s < MAX_STEPS && performance.now() - t0 < Math.min(CPU_WARMUP_MS, seconds * 1000)); s++) await session.trainStep(s, (await images(s)).images, labels(s), lr);
+    for (const t0 = performance.now(); s < warmup || (s < MAX_STEPS && performance.now() - t0 < Math.min(CPU_WARMUP_MS, seconds * 1000)); s++)
+      await session.trainStep(s, (await images(s)).images, labels(s), lr);
     const first = s;
     const plan = session.plan;
     const wall: number[] = [];
@@ -194,7 +195,13 @@ function perProcess(b0: Bytes, b1: Bytes, steps: number, minimum: number): RunSt
   const through = (x: Bytes): number[] => [x.sent + x.received, ...x.towers.map((t) => t.sent + t.received)];
   const before = through(b0);
   const max = Math.max(...through(b1).map((b, i) => (b - before[i]!) / steps));
-  return { sent: Math.round((b1.sent - b0.sent) / steps), received: Math.round((b1.received - b0.received) / steps), max_process: Math.round(max), minimum, max_process_over_minimum: minimum > 0 ? round(max / minimum, 4) : 0 };
+  return {
+    sent: Math.round((b1.sent - b0.sent) / steps),
+    received: Math.round((b1.received - b0.received) / steps),
+    max_process: Math.round(max),
+    minimum,
+    max_process_over_minimum: minimum > 0 ? round(max / minimum, 4) : 0,
+  };
 }
 
 /**
@@ -224,7 +231,16 @@ async function measureWire(config: Config, towers: number, batch: number, warmup
     const b1 = session.bytes;
     const stepMs = median(wall);
     const bytes = perProcess(b0, b1, steps, busiest(minimumBytes(session.plan, batch)));
-    return { towers, batch, warmup_steps: done, steps, step_ms: round(stepMs, 2), images_per_sec: round((batch * 1000) / stepMs, 1), coordinator_bytes: bytes.sent + bytes.received, bytes_per_step: bytes };
+    return {
+      towers,
+      batch,
+      warmup_steps: done,
+      steps,
+      step_ms: round(stepMs, 2),
+      images_per_sec: round((batch * 1000) / stepMs, 1),
+      coordinator_bytes: bytes.sent + bytes.received,
+      bytes_per_step: bytes,
+    };
   } finally {
     await session.close();
   }
@@ -293,7 +309,9 @@ function formatRuns(title: string, split: RunStats, single: RunStats): string {
   lines.push(row(`split (${split.towers})`, split), row(`single (${single.towers})`, single));
   lines.push(`  split / single: ${(split.images_per_sec / single.images_per_sec).toFixed(2)}×`);
   const b = split.bytes_per_step;
-  lines.push(`  bytes per step (split): coordinator sent ${fmtBytes(b.sent)}, received ${fmtBytes(b.received)}; busiest process ${fmtBytes(b.max_process)}, the fewest the split implies ${fmtBytes(b.minimum)} (${b.max_process_over_minimum.toFixed(3)}×)`);
+  lines.push(
+    `  bytes per step (split): coordinator sent ${fmtBytes(b.sent)}, received ${fmtBytes(b.received)}; busiest process ${fmtBytes(b.max_process)}, the fewest the split implies ${fmtBytes(b.minimum)} (${b.max_process_over_minimum.toFixed(3)}×)`,
+  );
   lines.push(`  per layer, split towers ${split.layers[0]!.forward_ms.map((_, t) => t).join('/')}: forward ms, backward ms (GFLOP/s)`);
   for (const l of split.layers) {
     const cell = (ms: number[], g: (number | null)[]): string => ms.map((m, t) => `${m.toFixed(1)}${g[t] !== null ? ` (${g[t]!.toFixed(1)})` : ''}`).join(' / ');
@@ -333,7 +351,12 @@ async function main(o: BenchOptions): Promise<void> {
   };
   const small = withBatch('configs/mnist-small.yaml', o.smallBatch);
   const paper = withBatch('configs/alexnet.yaml', o.paperBatch);
-  const nets = ([['small', 'configs/mnist-small.yaml', small], ['paper', 'configs/alexnet.yaml', paper]] as const).filter(([name]) => !o.only || o.only === name);
+  const nets = (
+    [
+      ['small', 'configs/mnist-small.yaml', small],
+      ['paper', 'configs/alexnet.yaml', paper],
+    ] as const
+  ).filter(([name]) => !o.only || o.only === name);
   const wire = await wireSection(nets, Math.max(40, 2 * o.steps));
   if (o.compute === 'none') {
     if (o.json) writeJson(o.json, { date: new Date().toISOString(), machine: { cpus: cpus().length, cpu, node: process.version }, wire });
@@ -344,7 +367,9 @@ async function main(o: BenchOptions): Promise<void> {
     const split = await measure(config, 2, o.warmup, o.steps, o.seconds);
     const single = await measure(config, 1, o.warmup, o.steps, o.seconds);
     runs[name] = { split, single };
-    process.stdout.write(`${formatRuns(`${name} net (${file}), batch ${config.train.batch}, ${config.train.micro_batches} micro-batch(es), warm-up + measured steps: split ${split.warmup_steps} + ${split.steps}, single ${single.warmup_steps} + ${single.steps}; medians`, split, single)}\n\n`);
+    process.stdout.write(
+      `${formatRuns(`${name} net (${file}), batch ${config.train.batch}, ${config.train.micro_batches} micro-batch(es), warm-up + measured steps: split ${split.warmup_steps} + ${split.steps}, single ${single.warmup_steps} + ${single.steps}; medians`, split, single)}\n\n`,
+    );
   }
   const fits: FitResult[] = [];
   if (o.fit) {
@@ -353,7 +378,9 @@ async function main(o: BenchOptions): Promise<void> {
     fits.push(await fit('paper', paper, 'wasm', 1, 1));
     process.stdout.write('tf.sequential + model.fit (plain TF.js, grouped convs as whole ones, fresh process):\n');
     for (const f of fits) {
-      process.stdout.write(`  ${f.config} net, ${f.backend}, batch ${f.batch}: ${f.ok ? `${f.images_per_sec!.toPrecision(3)} images/s (steps ${f.step_ms!.join(', ')} ms)` : `cannot train: ${f.error}`}\n`);
+      process.stdout.write(
+        `  ${f.config} net, ${f.backend}, batch ${f.batch}: ${f.ok ? `${f.images_per_sec!.toPrecision(3)} images/s (steps ${f.step_ms!.join(', ')} ms)` : `cannot train: ${f.error}`}\n`,
+      );
     }
   }
   const predicted = wire.paper && runs.paper ? predictSection(paper, wire.paper, runs.paper) : null;
@@ -364,7 +391,10 @@ async function main(o: BenchOptions): Promise<void> {
     split_over_single: { paper: ratio(p), small: ratio(sm) },
     over_model_fit: p && paperFit ? round(p.split.images_per_sec / paperFit.images_per_sec!, 0) : null,
     exchange_share: p ? p.split.exchange_share : null,
-    bytes: { paper: p ? { max_process_over_minimum: p.split.bytes_per_step.max_process_over_minimum } : null, small: sm ? { max_process_over_minimum: sm.split.bytes_per_step.max_process_over_minimum } : null },
+    bytes: {
+      paper: p ? { max_process_over_minimum: p.split.bytes_per_step.max_process_over_minimum } : null,
+      small: sm ? { max_process_over_minimum: sm.split.bytes_per_step.max_process_over_minimum } : null,
+    },
     gflops_per_tower: p ? round(Math.min(...p.split.gflops_per_tower), 1) : null,
   };
   const seconds = round((performance.now() - t0) / 1000, 0);
@@ -385,7 +415,17 @@ async function main(o: BenchOptions): Promise<void> {
     ].join('\n'),
   );
   if (o.json) {
-    writeJson(o.json, { date: new Date().toISOString(), machine: { cpus: cpus().length, cpu, node: process.version }, limit, ...summary, wire, predicted, runs, model_fit: fits, seconds });
+    writeJson(o.json, {
+      date: new Date().toISOString(),
+      machine: { cpus: cpus().length, cpu, node: process.version },
+      limit,
+      ...summary,
+      wire,
+      predicted,
+      runs,
+      model_fit: fits,
+      seconds,
+    });
   }
 }
 
@@ -408,8 +448,13 @@ function predictSection(config: Config, wire: WireNet, runs: { split: RunStats; 
   const m = config.train.micro_batches;
   const wireMs = (towers: number, batch: number): number => wire.runs.find((r) => r.towers === towers && r.batch === batch)!.step_ms;
   const here = runs.single.gflops_per_tower[0]! * 1e9;
-  const devices = [{ name: 'this machine (one wasm tower, measured)', fp32_tflops: round(here / 1e12, 4), source: 'this bench: the single-tower run', rate: here }, ...DEVICES.map((d) => ({ ...d, rate: d.fp32_tflops * 1e12 * EFFICIENCY }))];
-  const lines = [`predicted, paper net at batch ${PAPER_BATCH}, ${m} micro-batches: step = max(compute, wire) + min(compute, wire) / ${m}; compute at ${EFFICIENCY}× fp32 peak; wire as measured here`];
+  const devices = [
+    { name: 'this machine (one wasm tower, measured)', fp32_tflops: round(here / 1e12, 4), source: 'this bench: the single-tower run', rate: here },
+    ...DEVICES.map((d) => ({ ...d, rate: d.fp32_tflops * 1e12 * EFFICIENCY })),
+  ];
+  const lines = [
+    `predicted, paper net at batch ${PAPER_BATCH}, ${m} micro-batches: step = max(compute, wire) + min(compute, wire) / ${m}; compute at ${EFFICIENCY}× fp32 peak; wire as measured here`,
+  ];
   lines.push(`  ${'device'.padEnd(40)} ${'TFLOP/s'.padStart(8)} ${'1 tower'.padStart(13)} ${'2 towers'.padStart(22)} ${'4 towers'.padStart(22)}`);
   const out = devices.map(({ rate, ...d }) => {
     const towers: Record<string, Forecast & { split_over_single?: number }> = {};
@@ -423,7 +468,9 @@ function predictSection(config: Config, wire: WireNet, runs: { split: RunStats; 
   const b = runs.split.batch;
   const predict = (n: number): number => forecast(planSplit(net, n), b, runs.split.micro_batches, here, wireMs(n, b)).images_per_sec;
   const check = { batch: b, split: { predicted: predict(2), measured: runs.split.images_per_sec }, single: { predicted: predict(1), measured: runs.single.images_per_sec } };
-  lines.push(`  check on this machine, batch ${b}: split predicted ${check.split.predicted.toFixed(2)} images/s, measured ${check.split.measured.toFixed(2)}; single predicted ${check.single.predicted.toFixed(2)}, measured ${check.single.measured.toFixed(2)}`);
+  lines.push(
+    `  check on this machine, batch ${b}: split predicted ${check.split.predicted.toFixed(2)} images/s, measured ${check.split.measured.toFixed(2)}; single predicted ${check.single.predicted.toFixed(2)}, measured ${check.single.measured.toFixed(2)}`,
+  );
   process.stdout.write(`${lines.join('\n')}\n`);
   return { batch: PAPER_BATCH, micro_batches: m, efficiency: EFFICIENCY, formula: 'max(compute, wire) + min(compute, wire) / micro_batches', devices: out, check };
 }
@@ -453,7 +500,9 @@ interface WireNet {
 /** Wire-only throughput of each net, split and single, at the bench batch and at 128. */
 async function wireSection(nets: readonly (readonly [string, string, Config])[], steps: number): Promise<Record<string, WireNet>> {
   const out: Record<string, WireNet> = {};
-  process.stdout.write(`wire only (towers skip the arithmetic and answer with zeros of the right shapes; each run warms up for ${WIRE_WARMUP_MS / 1000} s, then ${steps} steps are measured):\n`);
+  process.stdout.write(
+    `wire only (towers skip the arithmetic and answer with zeros of the right shapes; each run warms up for ${WIRE_WARMUP_MS / 1000} s, then ${steps} steps are measured):\n`,
+  );
   for (const [name, , config] of nets) {
     const runs: WireStats[] = [];
     for (const batch of [...new Set([config.train.batch, PAPER_BATCH])]) {
@@ -461,7 +510,9 @@ async function wireSection(nets: readonly (readonly [string, string, Config])[],
         const r = await measureWire(config, towers, batch, 3, steps);
         runs.push(r);
         const b = r.bytes_per_step;
-        process.stdout.write(`  ${name.padEnd(6)} ${`${towers === 1 ? 'single' : 'split'} (${towers})`.padEnd(10)} batch ${pad(batch, 3)}: ${pad(r.images_per_sec.toFixed(0), 7)} images/s   step ${pad(r.step_ms.toFixed(1), 7)} ms   busiest process ${fmtBytes(b.max_process)} per step, ${b.max_process_over_minimum.toFixed(3)}× the fewest   (${r.warmup_steps} warm-up steps)\n`);
+        process.stdout.write(
+          `  ${name.padEnd(6)} ${`${towers === 1 ? 'single' : 'split'} (${towers})`.padEnd(10)} batch ${pad(batch, 3)}: ${pad(r.images_per_sec.toFixed(0), 7)} images/s   step ${pad(r.step_ms.toFixed(1), 7)} ms   busiest process ${fmtBytes(b.max_process)} per step, ${b.max_process_over_minimum.toFixed(3)}× the fewest   (${r.warmup_steps} warm-up steps)\n`,
+        );
       }
     }
     const at = (towers: number): number => runs.find((r) => r.towers === towers && r.batch === PAPER_BATCH)!.images_per_sec;
@@ -475,14 +526,24 @@ const program = new Command('bench')
   .description('split vs single tower vs model.fit vs the machine limit, measured side by side')
   .option('--json <file>', 'also write every number as JSON')
   .option('--paper-batch <n>', 'batch for the paper net', positive('--paper-batch'), 64)
-  .option('--small-batch <n>', 'batch for the small net (default: its config\'s)', positive('--small-batch'))
-  .option('--micro-batches <n>', 'micro-batches per step (default: the configs\')', positive('--micro-batches'))
+  .option('--small-batch <n>', "batch for the small net (default: its config's)", positive('--small-batch'))
+  .option('--micro-batches <n>', "micro-batches per step (default: the configs')", positive('--micro-batches'))
   .option('--steps <n>', 'measured steps per CPU run, at least (see --seconds)', positive('--steps'), 5)
   .option('--warmup <n>', 'warm-up steps per CPU run, at least (see --seconds)', positive('--warmup'), 2)
-  .option('--seconds <s>', 'measure each CPU run for at least this long, after a warm-up of at least 3 s (or this, if less); 0: the step counts alone', nonNegative('--seconds'), 10)
+  .option(
+    '--seconds <s>',
+    'measure each CPU run for at least this long, after a warm-up of at least 3 s (or this, if less); 0: the step counts alone',
+    nonNegative('--seconds'),
+    10,
+  )
   .option('--no-fit', 'skip the tf.sequential + model.fit comparison (minutes on the cpu backend)')
   .addOption(new Option('--compute <mode>', 'none: the wire-only section alone (towers skip the arithmetic)').choices(['full', 'none']).default('full'))
   .addOption(new Option('--only <net>', 'measure one net only (no summary)').choices(['small', 'paper']))
-  .addOption(new Option('--peer-transport <kind>', 'the towers\' links to each other (default: the coordinator\'s: zmq for the wasm runs, shm for the wire-only ones where /dev/shm exists)').choices(['shm', 'stream', 'zmq']));
+  .addOption(
+    new Option(
+      '--peer-transport <kind>',
+      "the towers' links to each other (default: the coordinator's: zmq for the wasm runs, shm for the wire-only ones where /dev/shm exists)",
+    ).choices(['shm', 'stream', 'zmq']),
+  );
 program.parse();
 await main(program.opts<BenchOptions>());

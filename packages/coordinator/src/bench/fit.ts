@@ -82,7 +82,10 @@ function build(net: { input: { height: number; width: number; channels: number }
 
 async function main(): Promise<void> {
   const [configFile, backend, batchArg, stepsArg] = process.argv.slice(2);
-  const config = JSON.parse(readFileSync(configFile!, 'utf8')) as { net: Parameters<typeof build>[0] & { classes: number }; train: { optimizer: { lr: number; momentum: number } } };
+  const config = JSON.parse(readFileSync(configFile!, 'utf8')) as {
+    net: Parameters<typeof build>[0] & { classes: number };
+    train: { optimizer: { lr: number; momentum: number } };
+  };
   const batch = Number(batchArg);
   const steps = Number(stepsArg);
   if (backend === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
@@ -92,7 +95,13 @@ async function main(): Promise<void> {
   model.compile({ optimizer: tf.train.momentum(config.train.optimizer.lr, config.train.optimizer.momentum), loss: 'categoricalCrossentropy' });
   const { height, width, channels } = config.net.input;
   const xs = tf.randomNormal([batch * steps, height, width, channels]);
-  const ys = tf.oneHot(tf.tensor1d(Array.from({ length: batch * steps }, (_, i) => i % config.net.classes), 'int32'), config.net.classes);
+  const ys = tf.oneHot(
+    tf.tensor1d(
+      Array.from({ length: batch * steps }, (_, i) => i % config.net.classes),
+      'int32',
+    ),
+    config.net.classes,
+  );
   const times: number[] = [];
   let t0 = performance.now();
   try {

@@ -29,7 +29,7 @@ export interface Device {
 export const EFFICIENCY = 1.0;
 
 export const DEVICES: readonly Device[] = [
-  { name: 'GTX 580', fp32_tflops: 1.58, source: 'NVIDIA: 512 CUDA cores × 1544 MHz × 2 (the paper\'s GPU)' },
+  { name: 'GTX 580', fp32_tflops: 1.58, source: "NVIDIA: 512 CUDA cores × 1544 MHz × 2 (the paper's GPU)" },
   { name: 'Titan X (Maxwell)', fp32_tflops: 6.14, source: 'NVIDIA: 3072 CUDA cores × 1000 MHz × 2' },
   { name: 'V100 SXM2', fp32_tflops: 15.7, source: 'NVIDIA Tesla V100 datasheet' },
   { name: 'A100 SXM4', fp32_tflops: 19.5, source: 'NVIDIA A100 datasheet (fp32, not TF32)' },

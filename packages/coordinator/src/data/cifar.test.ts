@@ -65,7 +65,11 @@ describe('readCifar10', () => {
     const train = new Uint8Array(source.train.memory!);
     const test = new Uint8Array(source.test.memory!);
     expect(train.length).toBe(9 * 3072);
-    for (const [n, y, x] of [[0, 0, 0], [6, 17, 29], [8, 31, 31]] as const) {
+    for (const [n, y, x] of [
+      [0, 0, 0],
+      [6, 17, 29],
+      [8, 31, 31],
+    ] as const) {
       for (let c = 0; c < 3; c++) expect(train[n * 3072 + (y * 32 + x) * 3 + c]).toBe(value(n, c, y, x));
     }
     expect([0, 1, 2].map((c) => test[2 * 3072 + (5 * 32 + 9) * 3 + c])).toEqual([0, 1, 2].map((c) => value(102, c, 5, 9)));

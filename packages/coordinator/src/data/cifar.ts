@@ -7,8 +7,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { DataError } from '@alexnet/core';
-import { type BadInput, BadInputs, memoryStore, type Source, type Store } from '@alexnet/core';
+import { type BadInput, BadInputs, DataError, memoryStore, type Source, type Store } from '@alexnet/core';
 
 const SIDE = 32;
 const PIXELS = SIDE * SIDE;

@@ -1,11 +1,11 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import type { BadInput, Store } from '@alexnet/core';
 import { DataError } from '@alexnet/core';
 import sharp from 'sharp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readFolders } from './folders.js';
-import type { BadInput, Store } from '@alexnet/core';
 
 type RGB = readonly [number, number, number];
 const RED: RGB = [255, 0, 0];
@@ -112,7 +112,13 @@ describe('readFolders', () => {
     // Stored 32×16, left half red, right half blue; orientation 6 shows it turned 90° clockwise: 16×32, red above blue.
     const raw = Buffer.alloc(32 * 16 * 3);
     for (let p = 0; p < 32 * 16; p++) raw.set(p % 32 < 16 ? RED : BLUE, p * 3);
-    writeFileSync(join(train, 'fish', 'turned.jpg'), await sharp(raw, { raw: { width: 32, height: 16, channels: 3 } }).jpeg({ quality: 95 }).withMetadata({ orientation: 6 }).toBuffer());
+    writeFileSync(
+      join(train, 'fish', 'turned.jpg'),
+      await sharp(raw, { raw: { width: 32, height: 16, channels: 3 } })
+        .jpeg({ quality: 95 })
+        .withMetadata({ orientation: 6 })
+        .toBuffer(),
+    );
     const t = records((await readFolders(spec())).train);
     expect(near(pixel(t, 5, 3, 2), RED, 8)).toBe(true);
     expect(near(pixel(t, 5, 12, 2), RED, 8)).toBe(true);
@@ -156,7 +162,13 @@ describe('readFolders', () => {
 
   /** Each bad input: under stop a DataError naming its path; under skip the rest loads and it is listed with why. */
   const cases: { name: string; make: () => Promise<unknown>; path: () => string; reason: RegExp; train: number; classes?: number }[] = [
-    { name: 'a .jpg that is text', make: async () => writeFileSync(join(train, 'cat', 'text.jpg'), 'not a JPEG at all'), path: () => join(train, 'cat', 'text.jpg'), reason: /^cannot decode: /, train: 5 },
+    {
+      name: 'a .jpg that is text',
+      make: async () => writeFileSync(join(train, 'cat', 'text.jpg'), 'not a JPEG at all'),
+      path: () => join(train, 'cat', 'text.jpg'),
+      reason: /^cannot decode: /,
+      train: 5,
+    },
     {
       name: 'a .jpg of random bytes',
       make: async () => writeFileSync(join(train, 'cat', 'noise.jpg'), Buffer.from(Array.from({ length: 500 }, (_, i) => (i * 7919 + 13) % 256))),
@@ -184,11 +196,42 @@ describe('readFolders', () => {
       reason: /^cannot decode: /,
       train: 5,
     },
-    { name: 'notes.txt in a class folder', make: async () => writeFileSync(join(train, 'fish', 'notes.txt'), 'hello'), path: () => join(train, 'fish', 'notes.txt'), reason: /^not an image \(\.txt\); allowed: \.jpg, \.jpeg, \.png/, train: 5 },
-    { name: 'a link to nothing', make: async () => symlinkSync(join(tmp, 'gone.jpg'), join(train, 'dog', 'link.jpg')), path: () => join(train, 'dog', 'link.jpg'), reason: /^cannot read/, train: 5 },
-    { name: 'a file outside the class folders', make: async () => writeFileSync(join(train, 'README.md'), 'hello'), path: () => join(train, 'README.md'), reason: /^not in a class folder/, train: 5 },
-    { name: 'an empty class folder', make: async () => mkdirSync(join(train, 'eel')), path: () => join(train, 'eel'), reason: /^empty class folder: no \.jpg, \.jpeg or \.png files/, train: 5, classes: 4 },
-    { name: 'a validation folder that is not a training class', make: () => image(join(val, 'bird', 'b.png'), 16, 16, () => RED), path: () => join(val, 'bird'), reason: /^not a training class/, train: 5 },
+    {
+      name: 'notes.txt in a class folder',
+      make: async () => writeFileSync(join(train, 'fish', 'notes.txt'), 'hello'),
+      path: () => join(train, 'fish', 'notes.txt'),
+      reason: /^not an image \(\.txt\); allowed: \.jpg, \.jpeg, \.png/,
+      train: 5,
+    },
+    {
+      name: 'a link to nothing',
+      make: async () => symlinkSync(join(tmp, 'gone.jpg'), join(train, 'dog', 'link.jpg')),
+      path: () => join(train, 'dog', 'link.jpg'),
+      reason: /^cannot read/,
+      train: 5,
+    },
+    {
+      name: 'a file outside the class folders',
+      make: async () => writeFileSync(join(train, 'README.md'), 'hello'),
+      path: () => join(train, 'README.md'),
+      reason: /^not in a class folder/,
+      train: 5,
+    },
+    {
+      name: 'an empty class folder',
+      make: async () => mkdirSync(join(train, 'eel')),
+      path: () => join(train, 'eel'),
+      reason: /^empty class folder: no \.jpg, \.jpeg or \.png files/,
+      train: 5,
+      classes: 4,
+    },
+    {
+      name: 'a validation folder that is not a training class',
+      make: () => image(join(val, 'bird', 'b.png'), 16, 16, () => RED),
+      path: () => join(val, 'bird'),
+      reason: /^not a training class/,
+      train: 5,
+    },
   ];
   for (const c of cases) {
     it(`${c.name}: stop names it, skip leaves it out`, async () => {

@@ -20,9 +20,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSy
 import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, extname, join, relative, resolve } from 'node:path';
-import { DataError } from '@alexnet/core';
+import { type BadInput, BadInputs, DataError, type Source, type Store } from '@alexnet/core';
 import sharp from 'sharp';
-import { type BadInput, BadInputs, type Source, type Store } from '@alexnet/core';
 
 /** Bump when the record layout or the decoding changes: older caches are then rebuilt. */
 const VERSION = 1;
@@ -166,7 +165,14 @@ function imagesIn(dir: string, root: string, label: number, bad: BadInputs): Ent
 /** `<train root's name>-<16 hex digits>`: a hash of everything the cached records depend on. */
 function cacheKey(spec: FoldersSpec, scan: Scan): string {
   const files = (split: Split) => scan[split].map((e) => [`${split}/${e.rel}`, e.bytes, e.mtimeMs]);
-  const inputs = { version: VERSION, train: resolve(spec.train), val: resolve(spec.val), size: spec.size, classNames: scan.classNames, files: [...files('train'), ...files('val')] };
+  const inputs = {
+    version: VERSION,
+    train: resolve(spec.train),
+    val: resolve(spec.val),
+    size: spec.size,
+    classNames: scan.classNames,
+    files: [...files('train'), ...files('val')],
+  };
   const hash = createHash('sha256').update(JSON.stringify(inputs)).digest('hex');
   const prefix = setName(spec.train).replace(/[^\w.-]/g, '_');
   return `${prefix}-${hash.slice(0, 16)}`;

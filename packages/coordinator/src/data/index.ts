@@ -10,7 +10,26 @@ import { readMnist } from './mnist.js';
 import { type Stats, trainingStats } from './stats.js';
 import { readSynthetic } from './synthetic.js';
 
-export { type ViewMode, renderBatch, viewsPer, Loader, Prefetch, RecordReader, BadInputs, type BadInput, memoryStore, type Source, type Store, centreView, lightingShift, render, tenViews, trainView, type TransformSpec, type View } from '@alexnet/core';
+export {
+  type BadInput,
+  BadInputs,
+  centreView,
+  Loader,
+  lightingShift,
+  memoryStore,
+  Prefetch,
+  RecordReader,
+  render,
+  renderBatch,
+  type Source,
+  type Store,
+  type TransformSpec,
+  tenViews,
+  trainView,
+  type View,
+  type ViewMode,
+  viewsPer,
+} from '@alexnet/core';
 export { computeStats, eigen, type Stats, trainingStats } from './stats.js';
 
 export interface Data {
@@ -35,11 +54,13 @@ async function readSource(config: Config, o: OpenOptions): Promise<Source> {
       if (data.dataset === 'mnist') return readMnist(data.train, data.test);
       return readSynthetic(data.size ? [data.size, data.size, net.input.channels] : [net.input.height, net.input.width, net.input.channels], net.classes, data.train, data.test);
     case 'cifar10':
-      if (!o.root && !existsSync(data.root)) throw new ConfigError('data.root', `${data.root} does not exist: point data.root at the directory of CIFAR-10's .bin files, or give --data PATH`);
+      if (!o.root && !existsSync(data.root))
+        throw new ConfigError('data.root', `${data.root} does not exist: point data.root at the directory of CIFAR-10's .bin files, or give --data PATH`);
       return readCifar10({ root: o.root ?? data.root, on_bad: data.on_bad }, o.warn);
     case 'folders': {
       const roots = o.root ? { train: `${o.root}/train`, val: `${o.root}/val` } : { train: data.train, val: data.val };
-      if (!o.root && !existsSync(data.train)) throw new ConfigError('data.train', `${data.train} does not exist: point data.train and data.val at your copy, or give --data PATH (reads PATH/train and PATH/val)`);
+      if (!o.root && !existsSync(data.train))
+        throw new ConfigError('data.train', `${data.train} does not exist: point data.train and data.val at your copy, or give --data PATH (reads PATH/train and PATH/val)`);
       return readFolders({ ...roots, size: data.size, cache: data.cache, on_bad: data.on_bad }, o.warn, o.log);
     }
   }
@@ -69,7 +90,10 @@ async function open(config: Config, o: OpenOptions): Promise<Data> {
   if (H < input[0] || W < input[1]) throw new ConfigError('net.input', `${source.name} images are stored at ${H}×${W}, smaller than the net's ${input[0]}×${input[1]} input`);
   if (source.classes !== net.classes) throw new ConfigError('net.classes', `${source.name} has ${source.classes} classes, the net ${net.classes}`);
   if (data.augment.lighting > 0 && C !== 3) throw new ConfigError('data.augment.lighting', `lighting noise is PCA over RGB; these images have ${C} channel(s); allowed: 0`);
-  for (const [split, s] of [['training', source.train], ['validation', source.test]] as const) {
+  for (const [split, s] of [
+    ['training', source.train],
+    ['validation', source.test],
+  ] as const) {
     if (s.count === 0) throw new ConfigError('data', `${source.name} has no ${split} images`);
   }
   const limit = data.dataset === 'folders' ? data.stats_images : source.train.count;

@@ -4,8 +4,7 @@
  * Stored as the package gives them (float32 in [0, 1]); normalisation comes after (data.normalize).
  */
 import { createRequire } from 'node:module';
-import { ConfigError, permutation } from '@alexnet/core';
-import { memoryStore, type Source } from '@alexnet/core';
+import { ConfigError, memoryStore, permutation, type Source } from '@alexnet/core';
 
 const SIDE = 28;
 const PIXELS = SIDE * SIDE;
@@ -33,7 +32,12 @@ export function readMnist(train: number, test: number): Source {
   const store = (idx: Uint32Array) => {
     const records = new Float32Array(idx.length * PIXELS);
     idx.forEach((src, i) => records.set(pixels.subarray(src * PIXELS, (src + 1) * PIXELS), i * PIXELS));
-    return memoryStore([SIDE, SIDE, 1], 'float32', records, Int32Array.from(idx, (src) => labels[src]!));
+    return memoryStore(
+      [SIDE, SIDE, 1],
+      'float32',
+      records,
+      Int32Array.from(idx, (src) => labels[src]!),
+    );
   };
   return { name: 'mnist', classes: 10, classNames: [...'0123456789'], train: store(order.subarray(0, train)), test: store(order.subarray(train, train + test)), skipped: [] };
 }

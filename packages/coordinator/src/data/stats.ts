@@ -11,10 +11,9 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
-import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
+import type { Eigen, Store } from '@alexnet/core';
 import { RecordReader } from '@alexnet/core';
-import type { Store } from '@alexnet/core';
-import type { Eigen } from '@alexnet/core';
+import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 
 export interface Stats {
   images: number;

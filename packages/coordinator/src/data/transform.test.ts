@@ -1,4 +1,4 @@
-import { centreView, Loader, memoryStore, normalAt, RecordReader, render, renderBatch, tenViews, trainView, type TransformSpec } from '@alexnet/core';
+import { centreView, Loader, memoryStore, normalAt, RecordReader, render, renderBatch, type TransformSpec, tenViews, trainView } from '@alexnet/core';
 import { describe, expect, it } from 'vitest';
 import { computeStats } from './stats.js';
 
@@ -96,8 +96,15 @@ describe('views', () => {
     for (let y = 0; y < 4; y++) expect(b.slice(y * 4, y * 4 + 4)).toEqual(a.slice(y * 4, y * 4 + 4).reverse());
   });
 
-  it('draws of different samples are independent (a lighting α is not a function of another sample\'s crop)', () => {
-    const eigen = { values: [1, 1, 1], vectors: [[1, 0, 0], [0, 1, 0], [0, 0, 1]] };
+  it("draws of different samples are independent (a lighting α is not a function of another sample's crop)", () => {
+    const eigen = {
+      values: [1, 1, 1],
+      vectors: [
+        [1, 0, 0],
+        [0, 1, 0],
+        [0, 0, 1],
+      ],
+    };
     const s = plain([14, 14, 3], [4, 4, 3], { crop: true, flip: true, lighting: 1, eigen });
     const corr = (xs: number[], ys: number[]): number => {
       const m = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
@@ -112,9 +119,30 @@ describe('views', () => {
       const views = keys.map((k) => trainView(s, other(k)));
       for (const c of [0, 1, 2]) {
         const a = keys.map((k) => size(k, c));
-        expect(Math.abs(corr(a, views.map((v) => v.y)))).toBeLessThan(0.06);
-        expect(Math.abs(corr(a, views.map((v) => v.x)))).toBeLessThan(0.06);
-        expect(Math.abs(corr(a, views.map((v) => (v.flip ? 1 : 0))))).toBeLessThan(0.06);
+        expect(
+          Math.abs(
+            corr(
+              a,
+              views.map((v) => v.y),
+            ),
+          ),
+        ).toBeLessThan(0.06);
+        expect(
+          Math.abs(
+            corr(
+              a,
+              views.map((v) => v.x),
+            ),
+          ),
+        ).toBeLessThan(0.06);
+        expect(
+          Math.abs(
+            corr(
+              a,
+              views.map((v) => (v.flip ? 1 : 0)),
+            ),
+          ),
+        ).toBeLessThan(0.06);
       }
     }
   });

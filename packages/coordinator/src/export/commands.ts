@@ -28,8 +28,12 @@ export async function exportCommand(o: ExportCommand): Promise<string> {
   const data = await preprocessFor(config, o.data);
   if (o.format === 'tfjs') await initBackend('auto', false);
   const files = await exportModel(config, checkpoint.tensors, { format: o.format, out: o.out, ...('preprocess' in data ? { preprocess: data.preprocess } : {}) });
-  const lines = [`exported ${o.runDir} (net ${config.net.name}, step ${checkpoint.step}) as ${o.format} to ${o.out}:`, ...files.map((f) => `  ${basename(f)}  ${megabytes(statSync(f).size)}`)];
-  if ('missing' in data) lines.push(`without preprocessing (the data set did not open: ${data.missing}); predict needs it: export again where the data set is readable (--data PATH)`);
+  const lines = [
+    `exported ${o.runDir} (net ${config.net.name}, step ${checkpoint.step}) as ${o.format} to ${o.out}:`,
+    ...files.map((f) => `  ${basename(f)}  ${megabytes(statSync(f).size)}`),
+  ];
+  if ('missing' in data)
+    lines.push(`without preprocessing (the data set did not open: ${data.missing}); predict needs it: export again where the data set is readable (--data PATH)`);
   return lines.join('\n');
 }
 
@@ -63,6 +67,12 @@ export async function predictCommand(o: PredictCommand): Promise<string> {
 export function formatPredictions(results: readonly Prediction[]): string {
   const width = Math.max(5, ...results.flatMap((r) => r.top.map((t) => t.class.length)));
   return results
-    .map((r) => [r.file, `  rank  ${'class'.padEnd(width)}  probability`, ...r.top.map((t, i) => `  ${String(i + 1).padStart(4)}  ${t.class.padEnd(width)}  ${t.probability.toFixed(4).padStart(11)}`)].join('\n'))
+    .map((r) =>
+      [
+        r.file,
+        `  rank  ${'class'.padEnd(width)}  probability`,
+        ...r.top.map((t, i) => `  ${String(i + 1).padStart(4)}  ${t.class.padEnd(width)}  ${t.probability.toFixed(4).padStart(11)}`),
+      ].join('\n'),
+    )
     .join('\n\n');
 }

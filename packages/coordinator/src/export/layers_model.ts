@@ -114,7 +114,15 @@ function toKeras(l: Layer, tensors: Tensors, first: () => { inputShape?: number[
     case 'conv': {
       const padding = convPadding(s.size, s.stride, s.pad);
       const pad = padding === 'zero-pad' ? [tf.layers.zeroPadding2d({ ...first(), name: `${name}_pad`, padding: s.pad })] : [];
-      const conv = tf.layers.conv2d({ ...first(), name, filters: s.filters, kernelSize: s.size, strides: s.stride, padding: padding === 'same' ? 'same' : 'valid', kernelInitializer: 'zeros' });
+      const conv = tf.layers.conv2d({
+        ...first(),
+        name,
+        filters: s.filters,
+        kernelSize: s.size,
+        strides: s.stride,
+        padding: padding === 'same' ? 'same' : 'valid',
+        kernelInitializer: 'zeros',
+      });
       return { layers: [...pad, conv], weights: [blockDiagonal(paramOf(tensors, l, 'weight'), l.groups), paramOf(tensors, l, 'bias')] };
     }
     case 'dense': {

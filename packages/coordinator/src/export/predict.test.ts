@@ -9,7 +9,15 @@ describe('predict output', () => {
     expect(topK(Float32Array.from([0.2, 0.8]), 5, ['x', 'y']).map((t) => t.index)).toEqual([1, 0]);
   });
   it('formatPredictions: the file, then rank, class and probability a line', () => {
-    const text = formatPredictions([{ file: 'cat.png', top: [{ class: 'tabby', index: 3, probability: 0.75 }, { class: 'lynx', index: 1, probability: 0.25 }] }]);
+    const text = formatPredictions([
+      {
+        file: 'cat.png',
+        top: [
+          { class: 'tabby', index: 3, probability: 0.75 },
+          { class: 'lynx', index: 1, probability: 0.25 },
+        ],
+      },
+    ]);
     expect(text.split('\n')).toEqual(['cat.png', '  rank  class  probability', '     1  tabby       0.7500', '     2  lynx        0.2500']);
   });
 });

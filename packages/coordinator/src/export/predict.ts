@@ -27,7 +27,10 @@ export async function predict(modelDir: string, images: string[], top = 5): Prom
     const inputs = await imageBatch(pre, images);
     const want = [null, ...pre.input].join(',');
     if (model.inputs[0]!.shape.join(',') !== want) {
-      throw new AlexnetError('E_PREDICT', `${modelDir}: the model takes [${model.inputs[0]!.shape.slice(1).join(', ')}] inputs, its preprocess.json makes [${pre.input.join(', ')}]`);
+      throw new AlexnetError(
+        'E_PREDICT',
+        `${modelDir}: the model takes [${model.inputs[0]!.shape.slice(1).join(', ')}] inputs, its preprocess.json makes [${pre.input.join(', ')}]`,
+      );
     }
     const probs = forward(model, inputs, images.length, pre.input);
     const classes = probs.length / images.length;

@@ -12,10 +12,9 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AlexnetError, DataError } from '@alexnet/core';
+import { AlexnetError, centreView, DataError, render, type TransformSpec } from '@alexnet/core';
 import { decodeImage } from '../data/folders.js';
 import type { Data } from '../data/index.js';
-import { centreView, render, type TransformSpec } from '@alexnet/core';
 
 export const PREPROCESS_FILE = 'preprocess.json';
 export const MEAN_FILE = 'mean.bin';
@@ -73,11 +72,14 @@ export function readPreprocess(dir: string): Preprocess {
   const file = join(dir, PREPROCESS_FILE);
   let json: PreprocessJson;
   try {
-    json = JSON.parse(read(file, 'missing: the model was exported without its data set, so how images were normalised is unknown; export again where the data set is readable').toString('utf8')) as PreprocessJson;
+    json = JSON.parse(
+      read(file, 'missing: the model was exported without its data set, so how images were normalised is unknown; export again where the data set is readable').toString('utf8'),
+    ) as PreprocessJson;
   } catch (e) {
     throw e instanceof DataError ? e : new DataError(file, `not valid JSON: ${(e as Error).message}`);
   }
-  if (json.format !== FORMAT || json.version !== 1) throw new DataError(file, `not an alexnet-towers preprocess file (format ${JSON.stringify(json.format)}, version ${json.version})`);
+  if (json.format !== FORMAT || json.version !== 1)
+    throw new DataError(file, `not an alexnet-towers preprocess file (format ${JSON.stringify(json.format)}, version ${json.version})`);
   const meanFile = join(dir, json.mean.file);
   const bytes = read(meanFile, `missing: ${PREPROCESS_FILE} names it as the mean`);
   const want = json.stored.reduce((a, b) => a * b, 1) * 4;
@@ -98,7 +100,18 @@ function read(file: string, ifMissing: string): Buffer {
 
 /** The evaluation transform (centre crop, no augmentation) the preprocessing describes. */
 function transformSpec(p: Preprocess): TransformSpec {
-  return { stored: p.stored, out: p.input, dtype: p.pixelScale === 1 ? 'uint8' : 'float32', crop: false, flip: false, lighting: 0, mean: p.mean, scale: Float32Array.from(p.scale), unit: 1, seed: 0 };
+  return {
+    stored: p.stored,
+    out: p.input,
+    dtype: p.pixelScale === 1 ? 'uint8' : 'float32',
+    crop: false,
+    flip: false,
+    lighting: 0,
+    mean: p.mean,
+    scale: Float32Array.from(p.scale),
+    unit: 1,
+    seed: 0,
+  };
 }
 
 /**

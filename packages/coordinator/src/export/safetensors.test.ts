@@ -4,7 +4,13 @@ import { safetensorsHeader } from './safetensors.js';
 describe('safetensors header', () => {
   it('u64 LE length, JSON padded with spaces to a multiple of 8, contiguous offsets in the order given', () => {
     const t = (n: number) => ({ shape: [n], data: new Float32Array(n) });
-    const h = safetensorsHeader([['b/weight', t(3)], ['a/bias', t(2)]], { net: '{}' });
+    const h = safetensorsHeader(
+      [
+        ['b/weight', t(3)],
+        ['a/bias', t(2)],
+      ],
+      { net: '{}' },
+    );
     const n = Number(h.readBigUInt64LE(0));
     expect(n % 8).toBe(0);
     expect(h.length).toBe(8 + n);

@@ -69,7 +69,9 @@ export async function loadLayersModelFrom(dir: string): Promise<tf.LayersModel> 
   if (!json.modelTopology || !Array.isArray(json.weightsManifest)) throw new DataError(file, 'not a TF.js LayersModel: no modelTopology or weightsManifest');
   const weightData = json.weightsManifest.flatMap((g) => g.paths.map((p) => readWeights(join(dir, p))));
   const weightSpecs = json.weightsManifest.flatMap((g) => g.weights);
-  return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs, weightData, ...(json.userDefinedMetadata ? { userDefinedMetadata: json.userDefinedMetadata } : {}) }));
+  return tf.loadLayersModel(
+    tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs, weightData, ...(json.userDefinedMetadata ? { userDefinedMetadata: json.userDefinedMetadata } : {}) }),
+  );
 }
 
 function readWeights(file: string): ArrayBuffer {

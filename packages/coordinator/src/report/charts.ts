@@ -83,7 +83,18 @@ export function lossChart(m: Metrics): Chart {
         x: stepAxis(m),
         y: { field: 'loss', type: 'quantitative', title: 'cross-entropy loss', scale: { zero: false } },
         color: { field: 'run', type: 'nominal', title: 'run', scale: runColors(runs) },
-        strokeDash: { field: 'series', type: 'nominal', title: 'loss', scale: { domain: ['training', 'validation'], range: [[1, 0], [5, 3]] } },
+        strokeDash: {
+          field: 'series',
+          type: 'nominal',
+          title: 'loss',
+          scale: {
+            domain: ['training', 'validation'],
+            range: [
+              [1, 0],
+              [5, 3],
+            ],
+          },
+        },
         shape: { field: 'series', type: 'nominal', title: 'loss', scale: { domain: ['training', 'validation'], range: ['circle', 'diamond'] } },
         tooltip: [{ field: 'run' }, { field: 'series' }, { field: 'step' }, { field: 'loss', format: '.4f' }],
       },
@@ -122,7 +133,18 @@ export function errorChart(m: Metrics): Chart {
   if (val.length > 0) {
     panels.push(
       panel('validation error', val, 'error', 70, {
-        strokeDash: { field: 'metric', type: 'nominal', title: 'error', scale: { domain: ['top-1', 'top-5'], range: [[1, 0], [5, 3]] } },
+        strokeDash: {
+          field: 'metric',
+          type: 'nominal',
+          title: 'error',
+          scale: {
+            domain: ['top-1', 'top-5'],
+            range: [
+              [1, 0],
+              [5, 3],
+            ],
+          },
+        },
         shape: { field: 'metric', type: 'nominal', title: 'error', scale: { domain: ['top-1', 'top-5'], range: ['circle', 'square'] } },
         tooltip: [{ field: 'run' }, { field: 'metric' }, { field: 'step' }, { field: 'error', format: '.2%' }],
       }),

@@ -1,2 +1,2 @@
-export { ReportError, writeReport } from './write.js';
 export { type Breakdown, breakdownOf, type EvalLine, type Metrics, parseMetrics, type StepLine } from './metrics.js';
+export { ReportError, writeReport } from './write.js';

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { esc, inlineSvg } from './html.js';
 import { breakdownOf, parseMetrics, runsOf } from './metrics.js';
 
-const step = (run: string, s: number, extra: object = {}) => JSON.stringify({ kind: 'step', run, step: s, epoch: 1, loss: 2, accuracy: 0.5, lr: 0.01, images_per_sec: 100, data_wait_ms: 0, ...extra });
+const step = (run: string, s: number, extra: object = {}) =>
+  JSON.stringify({ kind: 'step', run, step: s, epoch: 1, loss: 2, accuracy: 0.5, lr: 0.01, images_per_sec: 100, data_wait_ms: 0, ...extra });
 
 describe('parseMetrics', () => {
   it('reads step and eval lines, counts malformed ones and ignores unknown kinds', () => {

@@ -52,7 +52,14 @@ function stepLine(o: Obj): StepLine | undefined {
 
 function evalLine(o: Obj): EvalLine | undefined {
   if (typeof o.run !== 'string' || !hasNums(o, ['step', 'loss', 'top1_error', 'top5_error'])) return undefined;
-  return { run: o.run, step: o.step as number, loss: o.loss as number, top1_error: o.top1_error as number, top5_error: o.top5_error as number, crops: isNum(o.crops) ? o.crops : 1 };
+  return {
+    run: o.run,
+    step: o.step as number,
+    loss: o.loss as number,
+    top1_error: o.top1_error as number,
+    top5_error: o.top5_error as number,
+    crops: isNum(o.crops) ? o.crops : 1,
+  };
 }
 
 export function parseMetrics(text: string): Metrics {

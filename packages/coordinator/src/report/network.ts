@@ -6,7 +6,7 @@
  * layer whose partial sums are added. Hand-made SVG: it is a diagram, not a chart.
  */
 import { buildNet, type NetSpec, planSplit } from '@alexnet/core';
-import { summarize, type SummaryRow } from '../summary.js';
+import { type SummaryRow, summarize } from '../summary.js';
 import { esc } from './html.js';
 
 const COL = 210; // a tower's column

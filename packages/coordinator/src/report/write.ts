@@ -5,12 +5,12 @@
  * is no script and no external resource, so it opens offline.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { writeAtomic } from '../atomic.js';
 import { basename, join, resolve } from 'node:path';
 import { AlexnetError, type Config, parseConfig } from '@alexnet/core';
 import { Document, isMap, isScalar, visit } from 'yaml';
+import { writeAtomic } from '../atomic.js';
 import { chartsOf, renderSvg } from './charts.js';
-import { CSS, esc, inlineSvg, resultTable, type RunRow } from './html.js';
+import { CSS, esc, inlineSvg, type RunRow, resultTable } from './html.js';
 import { type Metrics, parseMetrics } from './metrics.js';
 import { networkSvg } from './network.js';
 

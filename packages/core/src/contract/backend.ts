@@ -9,8 +9,9 @@
  * (7 s for conv2 of the small net at batch 16), so here it is the dilated convolution of
  * kernels/conv2d_backprop_filter.ts on cpu's Conv2D (0.2 s); the layer tests check it against tf.grad on cpu.
  */
-import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+
 import * as tf from '@tensorflow/tfjs';
+import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { conv2dBackpropFilterKernel } from '../kernels/conv2d_backprop_filter.js';
 import { RULES, TFJS_NODE_KERNELS } from './rules.js';
 

@@ -42,7 +42,16 @@ const dataFormat = (a: Attrs): 'channelsLast' | 'channelsFirst' => tf.backend_ut
 
 /** The padding type TF.js derives from a conv call's attributes (VALID, SAME, EXPLICIT or NUMBER). */
 function convPadType(xShape: Shape4, filterShape: Shape4, a: Attrs, dilations: unknown = a.dilations ?? 1): string {
-  const info = tf.backend_util.computeConv2DInfo(xShape, filterShape, a.strides as number, dilations as number, a.pad as 'same', a.dimRoundingMode as 'floor' | undefined, false, dataFormat(a));
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape,
+    filterShape,
+    a.strides as number,
+    dilations as number,
+    a.pad as 'same',
+    a.dimRoundingMode as 'floor' | undefined,
+    false,
+    dataFormat(a),
+  );
   return info.padInfo.type;
 }
 
@@ -60,7 +69,8 @@ function conv2dImplRule(inputs: Inputs, a: Attrs): string | undefined {
   // Not a refusal of tfjs-node's but a silent difference: conv2dImpl hands TensorFlow no rounding mode and
   // TensorFlow floors, so another mode would give another output shape there than on every other backend.
   const mode = a.dimRoundingMode as string | undefined;
-  if (type === 'EXPLICIT' && mode !== undefined && mode !== 'floor') return `dimRoundingMode '${mode}' is not passed to TensorFlow, which floors output sizes (tfjs-node takes the call and gives another shape)`;
+  if (type === 'EXPLICIT' && mode !== undefined && mode !== 'floor')
+    return `dimRoundingMode '${mode}' is not passed to TensorFlow, which floors output sizes (tfjs-node takes the call and gives another shape)`;
   return undefined;
 }
 
@@ -84,7 +94,10 @@ function cudnnLrn(a: Attrs): string | undefined {
 }
 
 /** `strict`: as FusedConv2D.ts, which refuses anything but the string 'NHWC' (tf.fused.conv2d always sets it). */
-const nhwcOnly = (message: string, strict = false) => (_i: Inputs, a: Attrs): string | undefined => ((strict ? a.dataFormat : (a.dataFormat ?? 'NHWC')) === 'NHWC' ? undefined : message);
+const nhwcOnly =
+  (message: string, strict = false) =>
+  (_i: Inputs, a: Attrs): string | undefined =>
+    (strict ? a.dataFormat : (a.dataFormat ?? 'NHWC')) === 'NHWC' ? undefined : message;
 
 const K = 'tfjs-node/src/kernels';
 
@@ -95,8 +108,16 @@ export const RULES: readonly KernelRule[] = [
   { kernel: 'Conv2D', source: 'tfjs-node/src/run_tests.ts (NCHW conv2d tests ignored, tfjs issue 1891)', refuse: nhwcOnly("TensorFlow's CPU Conv2D runs NHWC only") },
   { kernel: 'FusedConv2D', source: `${K}/FusedConv2D.ts`, refuse: nhwcOnly("Node backend FusedConv2D does not support dataFormat:'NCHW'. Please use 'NHWC'.", true) },
   { kernel: 'FusedConv2D', source: `${K}/Conv2D.ts (conv2dImpl, which FusedConv2D.ts calls)`, refuse: conv2dImplRule },
-  { kernel: 'Conv2DBackpropFilter', source: `${K}/Conv2DBackpropFilter.ts`, refuse: (i, a) => validOrSame(convPadType(shape4(i.x), a.filterShape as Shape4, a, 1)) ?? float32Only(i) },
-  { kernel: 'Conv2DBackpropInput', source: `${K}/Conv2DBackpropInput.ts`, refuse: (i, a) => validOrSame(convPadType(a.inputShape as Shape4, shape4(i.filter), a, 1)) ?? float32Only(i) },
+  {
+    kernel: 'Conv2DBackpropFilter',
+    source: `${K}/Conv2DBackpropFilter.ts`,
+    refuse: (i, a) => validOrSame(convPadType(shape4(i.x), a.filterShape as Shape4, a, 1)) ?? float32Only(i),
+  },
+  {
+    kernel: 'Conv2DBackpropInput',
+    source: `${K}/Conv2DBackpropInput.ts`,
+    refuse: (i, a) => validOrSame(convPadType(a.inputShape as Shape4, shape4(i.filter), a, 1)) ?? float32Only(i),
+  },
   { kernel: 'MaxPool', source: `${K}/MaxPool.ts`, refuse: (i, a) => validOrSame(poolPadType(shape4(i.x), a)) },
   { kernel: 'MaxPoolGrad', source: `${K}/MaxPoolGrad.ts`, refuse: (i, a) => validOrSame(poolPadType(shape4(i.input), a), 'padding type') },
   { kernel: 'AvgPool', source: `${K}/AvgPool.ts`, refuse: (i, a) => validOrSame(poolPadType(shape4(i.x), a)) },

@@ -1,6 +1,6 @@
 /** One batch of images from stored records: the work a loader thread does per request (also callable in-thread). */
-import { RecordReader } from './records.js';
-import { centreView, render, tenViews, trainView, type TransformSpec } from './transform.js';
+import type { RecordReader } from './records.js';
+import { centreView, render, type TransformSpec, tenViews, trainView } from './transform.js';
 
 /** `train`: random views (keyed by `keyBase + i`); `centre`: the centre crop; `ten`: the ten views of each image, in order. */
 export type ViewMode = 'train' | 'centre' | 'ten';

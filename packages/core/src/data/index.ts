@@ -1,6 +1,6 @@
 /** Stored records and how a batch is rendered from them: shared by the coordinator and the towers. */
-export { type ViewMode, renderBatch, viewsPer } from './batch.js';
+export { renderBatch, type ViewMode, viewsPer } from './batch.js';
 export { type BatchSource, Loader, type LoaderInit, Prefetch, type StoreRef } from './loader.js';
 export { RecordReader } from './records.js';
-export { BadInputs, type BadInput, bytesPer, memoryStore, type Source, type Store, type StoreDType } from './store.js';
-export { centreView, type Eigen, lightingShift, render, tenViews, trainView, type TransformSpec, type View } from './transform.js';
+export { type BadInput, BadInputs, bytesPer, memoryStore, type Source, type Store, type StoreDType } from './store.js';
+export { centreView, type Eigen, lightingShift, render, type TransformSpec, tenViews, trainView, type View } from './transform.js';

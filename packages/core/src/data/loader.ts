@@ -4,8 +4,9 @@
  * share while the towers compute. Requests go to the thread with the fewest outstanding; replies carry the
  * images as a transferred buffer (no copy).
  */
-import { Worker } from 'node:worker_threads';
+
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { AlexnetError } from '../errors.js';
 import type { ViewMode } from './batch.js';
 import type { Store } from './store.js';

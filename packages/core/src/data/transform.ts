@@ -56,9 +56,7 @@ export function trainView(spec: TransformSpec, key: number): View {
   const [H, W] = spec.stored;
   const [h, w] = spec.out;
   const u = (j: number): number => uniformAt(spec.seed, CROP_STREAM, key * 3 + j);
-  const view: View = spec.crop
-    ? { y: Math.floor(u(0) * (H - h + 1)), x: Math.floor(u(1) * (W - w + 1)), flip: false }
-    : centreView(spec);
+  const view: View = spec.crop ? { y: Math.floor(u(0) * (H - h + 1)), x: Math.floor(u(1) * (W - w + 1)), flip: false } : centreView(spec);
   if (spec.flip) view.flip = u(2) < 0.5;
   if (spec.lighting > 0 && spec.eigen) {
     const alpha = [0, 1, 2].map((k) => spec.lighting * normalAt(spec.seed, LIGHT_STREAM, key * 3 + k));

@@ -61,7 +61,15 @@ function adamLoop(heap: Heap, w: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Te
   const wOut = heap.output(w.shape);
   const mOut = heap.output(w.shape);
   const vOut = heap.output(w.shape);
-  const [w0, m0, v0, g0, w1, m1, v1] = [w, m, v, g, wOut, mOut, vOut].map((t) => heap.view(t)) as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
+  const [w0, m0, v0, g0, w1, m1, v1] = [w, m, v, g, wOut, mOut, vOut].map((t) => heap.view(t)) as [
+    Float32Array,
+    Float32Array,
+    Float32Array,
+    Float32Array,
+    Float32Array,
+    Float32Array,
+    Float32Array,
+  ];
   const n = w0.length;
   for (let i = 0; i < n; i++) {
     const wi = w0[i]!;

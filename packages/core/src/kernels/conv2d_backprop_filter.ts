@@ -26,7 +26,19 @@ export function conv2dBackpropFilterViaConv(x: tf.Tensor4D, dy: tf.Tensor4D, att
     const { top, bottom, left, right } = info.padInfo;
     const xT = tf.transpose(x, [3, 1, 2, 0]); // [Ci, H, W, N]
     const dyT = tf.transpose(dy, [1, 2, 0, 3]); // [Ho, Wo, N, Co]
-    const full = tf.conv2d(xT, dyT, 1, [[0, 0], [top, bottom], [left, right], [0, 0]], 'NHWC', [info.strideHeight, info.strideWidth]);
+    const full = tf.conv2d(
+      xT,
+      dyT,
+      1,
+      [
+        [0, 0],
+        [top, bottom],
+        [left, right],
+        [0, 0],
+      ],
+      'NHWC',
+      [info.strideHeight, info.strideWidth],
+    );
     const cut = full.shape[1] === fh && full.shape[2] === fw ? full : tf.slice(full, [0, 0, 0, 0], [ci, fh, fw, co]);
     return tf.transpose(cut, [1, 2, 0, 3]);
   });

@@ -12,7 +12,7 @@ describe('samePadding', () => {
 });
 
 describe('namedPadding', () => {
-  it('names the paper\'s paddings', () => {
+  it("names the paper's paddings", () => {
     expect(namedPadding([227, 227], [11, 11], 4, 0)).toBe('valid'); // conv1
     expect(namedPadding([27, 27], [5, 5], 1, 2)).toBe('same'); // conv2
     expect(namedPadding([13, 13], [3, 3], 1, 1)).toBe('same'); // conv3-5
@@ -26,7 +26,12 @@ describe('namedPadding', () => {
 
 describe('convPadding', () => {
   it('is explicit where no name fits', () => {
-    expect(convPadding([8, 8], [3, 3], 2, 1)).toEqual([[0, 0], [1, 1], [1, 1], [0, 0]]);
+    expect(convPadding([8, 8], [3, 3], 2, 1)).toEqual([
+      [0, 0],
+      [1, 1],
+      [1, 1],
+      [0, 0],
+    ]);
     expect(convPadding([27, 27], [5, 5], 1, 2)).toBe('same');
   });
 });

@@ -30,8 +30,21 @@ export function namedPadding(inHW: readonly [number, number], filterHW: readonly
 
 /** The padding argument for a forward convolution (Conv2D accepts EXPLICIT on every backend). */
 export function convPadding(inHW: readonly [number, number], filterHW: readonly [number, number], stride: number, pad: number): 'valid' | 'same' | ExplicitPadding {
-  return namedPadding(inHW, filterHW, stride, pad) ?? [[0, 0], [pad, pad], [pad, pad], [0, 0]];
+  return (
+    namedPadding(inHW, filterHW, stride, pad) ?? [
+      [0, 0],
+      [pad, pad],
+      [pad, pad],
+      [0, 0],
+    ]
+  );
 }
 
 /** x [N, H, W, C] with `pad` zeros on each side of H and W. */
-export const padSpatial = (x: tf.Tensor4D, pad: number): tf.Tensor4D => tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]]);
+export const padSpatial = (x: tf.Tensor4D, pad: number): tf.Tensor4D =>
+  tf.pad(x, [
+    [0, 0],
+    [pad, pad],
+    [pad, pad],
+    [0, 0],
+  ]);

@@ -37,7 +37,7 @@ const Z85_KEY = /^[0-9a-zA-Z.\-:+=^!/*?&<>()[\]{}@%$#]{40}$/;
 
 function field(text: string, key: string, file: string): string {
   const m = new RegExp(`^\\s*${key}\\s*=\\s*"([^"]*)"`, 'm').exec(text);
-  if (!m) throw new KeyError(`${file} has no ${key}: not a key file (${MAKE_KEYS.replace(" makes them", " makes key files")})`);
+  if (!m) throw new KeyError(`${file} has no ${key}: not a key file (${MAKE_KEYS.replace(' makes them', ' makes key files')})`);
   if (!Z85_KEY.test(m[1]!)) throw new KeyError(`${file}: ${key} is not a 40-character Z85 key`);
   return m[1]!;
 }

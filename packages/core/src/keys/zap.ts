@@ -20,7 +20,11 @@ export interface ZapPeer {
 export const ZAP_ENDPOINT = 'inproc://zeromq.zap.01';
 
 /** Answer ZAP requests until the socket closes; `stopped` is told if it fails otherwise. */
-export async function serveZap(zap: ZapSocket, admit: (key: string) => string | undefined, on: { admitted: (p: ZapPeer, name: string) => void; refused: (p: ZapPeer) => void; stopped: (e: unknown) => void }): Promise<void> {
+export async function serveZap(
+  zap: ZapSocket,
+  admit: (key: string) => string | undefined,
+  on: { admitted: (p: ZapPeer, name: string) => void; refused: (p: ZapPeer) => void; stopped: (e: unknown) => void },
+): Promise<void> {
   try {
     for await (const [version, id, , address, , mechanism, key] of zap) {
       const curve = mechanism?.toString() === 'CURVE' && key?.byteLength === 32;

@@ -16,7 +16,6 @@ export interface ConvArgs {
   groups: number;
 }
 
-
 export function convForward(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, a: ConvArgs): tf.Tensor4D {
   return tf.tidy(() => {
     const xs = perGroup(x, a.groups);

@@ -42,11 +42,10 @@ export function layerOp(p: PlannedLayer, tower: number): LayerOp {
     case 'dropout':
       return dropoutOp({ rate: spec.rate, stream: layer.index, fullWidth: layer.outShape[layer.outShape.length - 1]!, offset: slice.out.lo });
     case 'softmax':
-      throw new Error('softmax is the coordinator\'s loss, not a tower layer');
+      throw new Error("softmax is the coordinator's loss, not a tower layer");
   }
 }
 
-export type { Backward, Forward, LayerOp, StepContext } from './types.js';
 export { convBackward, convForward, convOp } from './conv.js';
 export { denseForward, denseInputGrad, denseOp, denseParamGrads } from './dense.js';
 export { dropoutMask, dropoutOp } from './dropout.js';
@@ -54,3 +53,4 @@ export { flattenOp } from './flatten.js';
 export { lrnOp } from './lrn.js';
 export { maxPoolOp } from './maxpool.js';
 export { reluOp } from './relu.js';
+export type { Backward, Forward, LayerOp, StepContext } from './types.js';

@@ -33,7 +33,11 @@ describe('protocol codec', () => {
     ['bad dtype', [packr.pack({ v: 2, kind: 'activation', pass: 1, part: 0, ms: 0, tensors: [{ shape: [1], dtype: 'int8' }] }), Buffer.alloc(4)], /dtype "int8" not allowed/],
     ['bad shape', [packr.pack({ v: 2, kind: 'activation', pass: 1, part: 0, ms: 0, tensors: [{ shape: [-1], dtype: 'float32' }] }), Buffer.alloc(4)], /bad shape/],
     ['missing frame', [packr.pack({ v: 2, kind: 'activation', pass: 1, part: 0, ms: 0, tensors: [{ shape: [1], dtype: 'float32' }] })], /lists 1 tensors, message has 0/],
-    ['truncated frame', [packr.pack({ v: 2, kind: 'activation', pass: 1, part: 0, ms: 0, tensors: [{ shape: [4], dtype: 'float32' }] }), Buffer.alloc(10)], /needs 16 bytes, frame has 10/],
+    [
+      'truncated frame',
+      [packr.pack({ v: 2, kind: 'activation', pass: 1, part: 0, ms: 0, tensors: [{ shape: [4], dtype: 'float32' }] }), Buffer.alloc(10)],
+      /needs 16 bytes, frame has 10/,
+    ],
   ];
   for (const [what, frames, msg] of bad) {
     it(`rejects ${what}`, () => {
@@ -48,7 +52,9 @@ describe('protocol codec', () => {
     expect(() => decode(frames, COORDINATOR_TO_TOWER)).toThrow(/not accepted/);
     expect(() => decode([packr.pack({ ...body, v: 2, kind: 'exchange', dir: 'up', tensors: [] })], TOWER_TO_TOWER)).toThrow(/dir must be one of forward, backward/);
     expect(() => decode([packr.pack({ ...body, v: 2, kind: 'exchange', lo: 'zero', tensors: [] })], TOWER_TO_TOWER)).toThrow(/field lo must be a number/);
-    expect(() => decode([packr.pack({ v: 2, kind: 'init', tower: 0, towers: 2, config: {}, session: 1, peers: ['ipc://a', 7], tensors: [] })], COORDINATOR_TO_TOWER)).toThrow(/peers must be a list of at most \d+ strings/);
+    expect(() => decode([packr.pack({ v: 2, kind: 'init', tower: 0, towers: 2, config: {}, session: 1, peers: ['ipc://a', 7], tensors: [] })], COORDINATOR_TO_TOWER)).toThrow(
+      /peers must be a list of at most \d+ strings/,
+    );
   });
   it('accepts coordinator kinds only at the tower', () => {
     const frames = encode('update', { step: 1, lr: 0.01 });

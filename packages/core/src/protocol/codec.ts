@@ -37,24 +37,83 @@ function checkMeta(m: unknown, i: number): TensorMeta {
 }
 
 const REQUIRED: { [K in Kind]: [string, 'number' | 'boolean' | 'string' | 'object'][] } = {
-  hello: [['tower', 'number'], ['pid', 'number']],
-  ready: [['tower', 'number'], ['backend', 'string'], ['device', 'string'], ['gpu', 'boolean'], ['params', 'number']],
-  activation: [['pass', 'number'], ['part', 'number'], ['ms', 'number']],
-  gradient: [['pass', 'number'], ['part', 'number'], ['ms', 'number']],
-  updated: [['step', 'number'], ['ms', 'number'], ['peerSent', 'number'], ['peerReceived', 'number']],
+  hello: [
+    ['tower', 'number'],
+    ['pid', 'number'],
+  ],
+  ready: [
+    ['tower', 'number'],
+    ['backend', 'string'],
+    ['device', 'string'],
+    ['gpu', 'boolean'],
+    ['params', 'number'],
+  ],
+  activation: [
+    ['pass', 'number'],
+    ['part', 'number'],
+    ['ms', 'number'],
+  ],
+  gradient: [
+    ['pass', 'number'],
+    ['part', 'number'],
+    ['ms', 'number'],
+  ],
+  updated: [
+    ['step', 'number'],
+    ['ms', 'number'],
+    ['peerSent', 'number'],
+    ['peerReceived', 'number'],
+  ],
   weights: [['params', 'object']],
   loaded: [['params', 'number']],
   prepared: [['batch', 'number']],
-  error: [['code', 'string'], ['message', 'string']],
-  init: [['tower', 'number'], ['towers', 'number'], ['config', 'object'], ['session', 'number'], ['peers', 'object']],
-  prepare: [['batch', 'number'], ['split', 'string'], ['indices', 'object'], ['mode', 'string'], ['keyBase', 'number']],
-  forward: [['pass', 'number'], ['step', 'number'], ['part', 'number'], ['size', 'number'], ['training', 'boolean'], ['sampleOffset', 'number']],
-  backward: [['pass', 'number'], ['part', 'number']],
-  update: [['step', 'number'], ['lr', 'number']],
+  error: [
+    ['code', 'string'],
+    ['message', 'string'],
+  ],
+  init: [
+    ['tower', 'number'],
+    ['towers', 'number'],
+    ['config', 'object'],
+    ['session', 'number'],
+    ['peers', 'object'],
+  ],
+  prepare: [
+    ['batch', 'number'],
+    ['split', 'string'],
+    ['indices', 'object'],
+    ['mode', 'string'],
+    ['keyBase', 'number'],
+  ],
+  forward: [
+    ['pass', 'number'],
+    ['step', 'number'],
+    ['part', 'number'],
+    ['size', 'number'],
+    ['training', 'boolean'],
+    ['sampleOffset', 'number'],
+  ],
+  backward: [
+    ['pass', 'number'],
+    ['part', 'number'],
+  ],
+  update: [
+    ['step', 'number'],
+    ['lr', 'number'],
+  ],
   get_weights: [],
   load: [['params', 'object']],
   shutdown: [],
-  exchange: [['session', 'number'], ['pass', 'number'], ['part', 'number'], ['layer', 'number'], ['dir', 'string'], ['from', 'number'], ['lo', 'number'], ['hi', 'number']],
+  exchange: [
+    ['session', 'number'],
+    ['pass', 'number'],
+    ['part', 'number'],
+    ['layer', 'number'],
+    ['dir', 'string'],
+    ['from', 'number'],
+    ['lo', 'number'],
+    ['hi', 'number'],
+  ],
 };
 
 /** Fields that must be one of a few values. */
@@ -93,11 +152,13 @@ export function decode(frames: readonly Buffer[], allowed: readonly Kind[]): Mes
   }
   for (const key of OPTIONAL_STRINGS[header.kind] ?? []) {
     const v = (header as unknown as Record<string, unknown>)[key];
-    if (v !== undefined && (typeof v !== 'string' || v.length > MAX_STRING)) throw new ProtocolError(`${header.kind}: field ${key} must be a string of at most ${MAX_STRING} characters`);
+    if (v !== undefined && (typeof v !== 'string' || v.length > MAX_STRING))
+      throw new ProtocolError(`${header.kind}: field ${key} must be a string of at most ${MAX_STRING} characters`);
   }
   for (const [key, allowed] of Object.entries(CHOICES[header.kind] ?? {})) {
     const v = (header as unknown as Record<string, unknown>)[key];
-    if (v !== undefined && !allowed.includes(v as string)) throw new ProtocolError(`${header.kind}: field ${key} must be one of ${allowed.join(', ')}, got ${JSON.stringify(v)?.slice(0, 40)}`);
+    if (v !== undefined && !allowed.includes(v as string))
+      throw new ProtocolError(`${header.kind}: field ${key} must be one of ${allowed.join(', ')}, got ${JSON.stringify(v)?.slice(0, 40)}`);
   }
   for (const key of ['forwardLayers', 'backwardLayers', 'peers', 'indices'] as const) {
     const v = (header as unknown as Record<string, unknown>)[key];
