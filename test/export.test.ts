@@ -89,7 +89,7 @@ describe('export: the small config, trained 3 steps on 2 towers', () => {
       'test',
       Array.from({ length: n }, (_, i) => i),
     ).images;
-    splitLogits = await s.forward(-1, images, n, false);
+    splitLogits = await s.infer(images, n);
     await s.close();
   });
 
@@ -183,7 +183,7 @@ describe("export: the paper's net at its random init, 2 towers", () => {
     const weights = await s.fullWeights();
     const n = 2;
     const images = Float32Array.from({ length: n * 227 * 227 * 3 }, (_, i) => normalAt(7, 0, i));
-    const splitLogits = await s.forward(-1, images, n, false);
+    const splitLogits = await s.infer(images, n);
     await s.close();
     const out = join(dir, 'paper-tfjs');
     await exportModel(config, weights, { format: 'tfjs', out });

@@ -106,7 +106,7 @@ describe('predict', () => {
         i * size,
       ),
     );
-    expected = softmaxRows(await session.forward(-1, images, DIGITS, false), 10);
+    expected = softmaxRows(await session.infer(images, DIGITS), 10);
     await session.close();
     session = undefined;
   });

@@ -18,7 +18,7 @@ describe('evaluation', () => {
     const classes = 2;
     const calls: number[] = [];
     const session = {
-      forward: async (_step: number, images: Float32Array, n: number) => {
+      infer: async (images: Float32Array, n: number) => {
         calls.push(n);
         expect(images.length).toBe(n * 4);
         const logits = new Float32Array(n * classes);

@@ -63,7 +63,7 @@ export async function evaluate(session: Session, loader: BatchSource<Images>, so
     const images = await pending.shift()!;
     if (c + ahead + 1 < chunks.length) pending.push(loader.batch('test', chunks[c + ahead + 1]!, mode));
     const idx = chunks[c]!;
-    const logits = await session.forward(-1, images, idx.length * crops, false);
+    const logits = await session.infer(images, idx.length * crops);
     const probs = averageViews(softmaxRows(logits, classes), crops, classes);
     idx.forEach((i, r) => {
       const label = source.test.labels[i]!;

@@ -5,40 +5,36 @@
  * The towers exchange with each other directly at the plan's exchanges (tower/src/passes.ts).
  */
 import { randomInt } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  AlexnetError,
   type BackendChoice,
   type BatchSource,
   buildNet,
   type Config,
-  concatLastAxis,
   type Header,
   type Message,
-  OPTIMIZERS,
-  optimizerSlots,
   type Plan,
-  paramSlices,
-  placeSlice,
   planSplit,
   product,
-  type Store,
-  sliceLastAxis,
   softmaxCrossEntropy,
-  stateKey,
-  sumPieces,
-  takeSlice,
   type ViewMode,
   viewsPer,
 } from '@alexnet/core';
 import { sharedMemory } from '@alexnet/tower/shared_file';
 import type { Logger } from 'pino';
 import type { Data } from './data/index.js';
+import { joinTowers, renderData } from './join.js';
 import { TowerProcesses } from './launch.js';
-import { type Outgoing, TowerError, TowerLink } from './link.js';
-import { checkActivation, checkGradient } from './replies.js';
+import { TowerError, TowerLink } from './link.js';
+import { dlogitsFor, logitsOf, type MicroBatch, microBatches } from './logits.js';
+import { checkReplies } from './replies.js';
+import type { StepResult, TowerStats } from './step.js';
+import { beatEvery, HEARTBEAT_TIMEOUT_MS, STARTUP_GRACE_MS, watchHeartbeats } from './watchdog.js';
+import { assemble, type FullTensors, slicesFor } from './weights.js';
+
+export type { StepResult, StepTiming, TowerStats } from './step.js';
 
 export interface SessionOptions {
   config: Config;
@@ -76,53 +72,6 @@ export interface Listener {
   link: TowerLink;
   /** How long to wait for every tower to connect. */
   waitMs: number;
-}
-
-/** Before its first heartbeat a tower may take this long to start (a process, its backend, its kernels). */
-const STARTUP_GRACE_MS = 30_000;
-const HEARTBEAT_TIMEOUT_MS = 10_000;
-/** Towers beat, and the watchdog looks, five times per timeout (at most once a second). */
-const beatEvery = (timeoutMs: number): number => Math.max(50, Math.min(1000, Math.floor(timeoutMs / 5)));
-
-/** What the towers reported since the last reset: busy time and, when profiling, per-layer time (ms). */
-export interface TowerStats {
-  /** Per tower: time spent handling requests (compute and encoding its replies). */
-  busy: number[];
-  /** Per tower, per layer index: forward and backward time. */
-  forward: number[][];
-  backward: number[][];
-}
-
-export interface StepResult {
-  loss: number;
-  correct: number;
-}
-
-/** Where a step's time went, as seen from the coordinator (ms). */
-export interface StepTiming {
-  /** The pipelined forward and backward of all micro-batches. */
-  pass: number;
-  update: number;
-  loss: number;
-  /** Coordinator work between replies and the requests they trigger (sums, concatenation, slicing, loss). */
-  exchange: number;
-  /** Waiting for the loader threads' batch (0 when they keep ahead). */
-  data: number;
-}
-
-interface MicroBatch {
-  index: number;
-  offset: number;
-  size: number;
-}
-
-/** Cut a batch into `m` micro-batches of nearly equal size. */
-export function microBatches(batch: number, m: number): MicroBatch[] {
-  const count = Math.min(m, batch);
-  return Array.from({ length: count }, (_, index) => {
-    const offset = Math.floor((index * batch) / count);
-    return { index, offset, size: Math.floor(((index + 1) * batch) / count) - offset };
-  });
 }
 
 export class Session {
@@ -191,7 +140,7 @@ export class Session {
     const s = new Session(opts);
     try {
       if (s.listener) {
-        s.hellos = await s.join(s.listener, opts.log);
+        s.hellos = await joinTowers(s.listener, s.towers, opts.log);
         s.watchdog = s.watch(s.heartbeatTimeoutMs, 0); // they beat already
       } else {
         await s.link.bind();
@@ -202,7 +151,7 @@ export class Session {
         return h.peer;
       });
       const session = randomInt(2 ** 31);
-      const data = opts.data && !opts.compute ? s.dataInit(opts.data) : undefined;
+      const data = opts.data && !opts.compute ? renderData(opts.data, s.dir) : undefined;
       for (let t = 0; t < s.towers; t++) {
         const body = {
           tower: t,
@@ -226,66 +175,6 @@ export class Session {
     }
   }
 
-  /** Wait for every tower to connect to the listening link (each says hello), up to the listener's wait. */
-  private async join(listener: Listener, log: Logger): Promise<Header<'hello'>[]> {
-    const { link, waitMs } = listener;
-    const joined = Array.from({ length: this.towers }, (): Header<'hello'> | undefined => undefined);
-    log.info({ listen: link.endpoint, towers: this.towers }, `waiting for ${this.towers} towers to connect to ${link.endpoint}`);
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const missing = joined.flatMap((h, t) => (h ? [] : [t]));
-        reject(
-          new AlexnetError(
-            'E_TOWERS',
-            `waited ${waitMs / 1000} s for tower${missing.length > 1 ? 's' : ''} ${missing.join(', ')} to connect to ${link.endpoint}; start each with \`tower --connect tcp://THIS_HOST:PORT --index N --keys DIR\` (or wait longer: --tower-wait)`,
-          ),
-        );
-      }, waitMs);
-    });
-    try {
-      return await Promise.race([
-        Promise.all(
-          Array.from({ length: this.towers }, async (_, t) => {
-            const h = (await link.hello(t)).header;
-            joined[t] = h;
-            log.info(
-              { tower: t, host: h.host, pid: h.pid, gpu: h.gpu, device: h.device, peer: h.peer },
-              `tower ${t} joined from ${h.host ?? '?'} (pid ${h.pid}${h.gpu !== undefined ? `, GPU ${h.gpu}` : ''})${h.device ? `: ${h.device}` : ''}; its peers reach it at ${h.peer ?? '?'}`,
-            );
-            return h;
-          }),
-        ),
-        timeout,
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  /**
-   * What towers need to render batches themselves: the store's files (a store held in memory is written
-   * to this session's directory once) and the transform, its mean and scale as tensors.
-   */
-  private dataInit(data: Data): { header: object; tensors: { data: Float32Array; shape: number[] }[] } {
-    const file = (s: Store, name: string): { shape: readonly number[]; dtype: string; count: number; file: string } => {
-      let path = s.file;
-      if (!path) {
-        path = join(this.dir, `${name}.records`);
-        writeFileSync(path, new Uint8Array(s.memory!));
-      }
-      return { shape: s.shape, dtype: s.dtype, count: s.count, file: path };
-    };
-    const { mean, scale, ...spec } = data.spec;
-    return {
-      header: { train: file(data.source.train, 'train'), test: file(data.source.test, 'test'), spec },
-      tensors: [
-        { data: mean, shape: [mean.length] },
-        { data: scale, shape: [scale.length] },
-      ],
-    };
-  }
-
   /**
    * Where a pass's images come from: with towers that render their own, asking for a batch sends them its
    * sample indices (they start rendering in their loader threads) and gives back its id; else `loader`'s
@@ -303,28 +192,14 @@ export class Session {
     };
   }
 
-  /**
-   * Declare a tower hung when its heartbeats stop for `timeoutMs` (before its first, `timeoutMs` or
-   * `graceMs`, whichever is longer). Checked on a timer; if the timer itself fired late (this process was
-   * busy and beats may still be queued in the socket), judge on the next tick.
-   */
+  /** Declare a tower hung when its heartbeats stop for `timeoutMs` (see watchHeartbeats). */
   private watch(timeoutMs: number, graceMs: number): NodeJS.Timeout {
-    const every = beatEvery(timeoutMs);
-    const started = performance.now();
-    let last = started;
-    const timer = setInterval(() => {
-      const now = performance.now();
-      const late = now - last > 2 * every;
-      last = now;
-      if (late) return;
-      this.link.beats.forEach((beat, t) => {
-        // a beat from before this session (a tower that joined an earlier one) counts from the start
-        const silent = now - Math.max(beat, started);
-        if (silent > (beat ? timeoutMs : Math.max(timeoutMs, graceMs))) this.lost(t, `sent no heartbeat for ${(silent / 1000).toFixed(1)} s: stopped or hung`);
-      });
-    }, every);
-    timer.unref();
-    return timer;
+    return watchHeartbeats(
+      () => this.link.beats,
+      timeoutMs,
+      graceMs,
+      (t, why) => this.lost(t, why),
+    );
   }
 
   /** Tower t is gone (dead or hung): the first cause is kept, and everything waiting on the towers fails. */
@@ -386,8 +261,7 @@ export class Session {
     labels: Int32Array | undefined,
     batch: number,
     training: boolean,
-    timing?: StepTiming,
-  ): Promise<{ logits: Float32Array; loss: number; correct: number }> {
+  ): Promise<{ logits: Float32Array; loss: number; correct: number; lossMs: number }> {
     const { net } = this.plan;
     const imageSize = product(net.inputShape);
     const parts = microBatches(batch, this.microBatches);
@@ -397,6 +271,7 @@ export class Session {
     if (ref && ref.count !== batch) throw new Error(`batch ${ref.batch} holds ${ref.count} images, the pass ${batch}`);
     let loss = 0;
     let correct = 0;
+    let lossMs = 0;
     for (const p of parts) {
       const body = { pass, step, part: p.index, size: p.size, training, sampleOffset: p.offset, ...(ref ? { batch: ref.batch } : {}) };
       const image = images instanceof Float32Array ? [{ data: images.subarray(p.offset * imageSize, (p.offset + p.size) * imageSize), shape: [p.size, ...net.inputShape] }] : [];
@@ -404,107 +279,67 @@ export class Session {
     }
     for (const p of parts) {
       const replies = await this.link.all('activation');
-      this.check(replies, p);
+      this.check(replies, p, pass);
       this.record(replies);
       const t0 = performance.now();
-      const z = this.logitsOf(
+      const into = logits.subarray(p.offset * net.classes, (p.offset + p.size) * net.classes);
+      const z = logitsOf(
+        this.plan,
         replies.map((r) => r.tensors[0]!),
         p.size,
-        logits.subarray(p.offset * net.classes, (p.offset + p.size) * net.classes),
+        into,
       );
       if (labels) {
         const r = softmaxCrossEntropy(z, labels.subarray(p.offset, p.offset + p.size), net.classes, batch);
         loss += r.loss * p.size;
         correct += r.correct;
-        const dys = this.dlogitsFor(r.dlogits, p.size);
+        const dys = dlogitsFor(this.plan, r.dlogits, p.size);
         for (let t = 0; t < this.towers; t++) void this.link.send(t, 'backward', { pass, part: p.index }, [dys[t]!]);
       }
-      if (timing) {
-        const ms = performance.now() - t0;
-        timing.loss += ms;
-        timing.exchange += ms;
-      }
+      lossMs += performance.now() - t0;
     }
     if (labels) {
       for (const p of parts) {
         const replies = await this.link.all('gradient');
-        this.check(replies, p);
+        this.check(replies, p, pass);
         this.record(replies);
       }
     }
-    return { logits, loss: loss / batch, correct };
+    return { logits, loss: loss / batch, correct, lossMs };
   }
 
-  /** Replies must answer micro-batch `p` of this pass, shaped as the plan says; else the run stops. */
-  private check(replies: Message<'activation' | 'gradient'>[], p: MicroBatch): void {
-    const last = this.plan.layers[this.plan.layers.length - 1]!;
+  /** The logits [batch, classes] of a batch, dropout off: evaluation and prediction. */
+  async infer(images: Images, batch: number): Promise<Float32Array> {
+    return (await this.pass(-1, images, undefined, batch, false)).logits;
+  }
+
+  /** One SGD step on a batch: the pipelined forward, loss and backward of its micro-batches, then one update. */
+  async trainStep(step: number, images: Images, labels: Int32Array, lr: number): Promise<StepResult> {
+    const t0 = performance.now();
+    const { loss, correct, lossMs } = await this.pass(step, images, labels, labels.length, true);
+    const t1 = performance.now();
+    await this.update(step, lr);
+    return { loss, correct, timing: { pass: t1 - t0, update: performance.now() - t1, loss: lossMs, exchange: lossMs, data: 0 } };
+  }
+
+  /** Apply the gradients of batch `step` (0-based; Adam's bias correction counts t = step + 1 from it). */
+  private async update(step: number, lr: number): Promise<void> {
+    for (let t = 0; t < this.towers; t++) void this.link.send(t, 'update', { step, lr });
+    const replies = await this.link.all('updated');
+    this.record(replies); // with the deferred parameter gradients
+    replies.forEach((r, t) => {
+      this.peerBytes[t] = { sent: r.header.peerSent, received: r.header.peerReceived };
+    });
+  }
+
+  /** A step's replies must answer it as the plan says; else the run stops. */
+  private check(replies: Message<'activation' | 'gradient'>[], p: MicroBatch, pass: number): void {
     try {
-      replies.forEach((r, t) => {
-        if (r.header.part !== p.index || r.header.pass !== this.passes - 1) {
-          throw new TowerError(`tower ${t} answered pass ${r.header.pass} micro-batch ${r.header.part}, expected pass ${this.passes - 1} micro-batch ${p.index}`);
-        }
-        if (r.header.kind === 'gradient') return checkGradient(r as Message<'gradient'>, t);
-        const out = last.towers[t]!.out;
-        checkActivation(r as Message<'activation'>, t, [p.size, ...last.layer.outShape.slice(0, -1), out.hi - out.lo]);
-      });
+      checkReplies(this.plan, replies, p, pass);
     } catch (e) {
       this.link.fail(e as Error);
       throw e;
     }
-  }
-
-  /** The logits [n, classes] from the towers' outputs of the last layer, written into `into`. */
-  private logitsOf(outs: Float32Array[], n: number, into: Float32Array): Float32Array {
-    const last = this.plan.layers[this.plan.layers.length - 1]!;
-    const classes = this.plan.net.classes;
-    const z =
-      last.output === 'partial'
-        ? sumPieces(
-            outs.map((data) => ({ lo: 0, hi: classes, data })),
-            n,
-            0,
-            classes,
-            into,
-          )
-        : last.output === 'replicated'
-          ? outs[0]!
-          : concatLastAxis(outs, n);
-    if (z !== into) into.set(z);
-    return into;
-  }
-
-  /** Each tower's share of ∂loss/∂logits. */
-  private dlogitsFor(dlogits: Float32Array, n: number): Outgoing[] {
-    const last = this.plan.layers[this.plan.layers.length - 1]!;
-    if (last.output !== 'sharded') return last.towers.map(() => ({ data: dlogits, shape: [n, this.plan.net.classes] }));
-    return last.towers.map((s) => ({ data: sliceLastAxis(dlogits, n, s.out.lo, s.out.hi), shape: [n, s.out.hi - s.out.lo] }));
-  }
-
-  /** Forward only (dropout off unless `training`): the logits [batch, classes]. */
-  async forward(step: number, images: Images, batch: number, training: boolean, timing?: StepTiming): Promise<Float32Array> {
-    const t0 = performance.now();
-    const { logits } = await this.pass(step, images, undefined, batch, training, timing);
-    if (timing) timing.pass += performance.now() - t0;
-    return logits;
-  }
-
-  /** Apply the gradients of batch `step` (0-based; Adam's bias correction counts t = step + 1 from it). */
-  async update(step: number, lr: number, timing?: StepTiming): Promise<void> {
-    const t0 = performance.now();
-    for (let t = 0; t < this.towers; t++) void this.link.send(t, 'update', { step, lr });
-    const replies = await this.link.all('updated');
-    this.record(replies); // with the deferred parameter gradients
-    replies.forEach((r, t) => (this.peerBytes[t] = { sent: r.header.peerSent, received: r.header.peerReceived }));
-    if (timing) timing.update += performance.now() - t0;
-  }
-
-  /** One SGD step on a batch: the pipelined forward, loss and backward of its micro-batches, then one update. */
-  async trainStep(step: number, images: Images, labels: Int32Array, lr: number, timing?: StepTiming): Promise<StepResult> {
-    const t0 = performance.now();
-    const { loss, correct } = await this.pass(step, images, labels, labels.length, true, timing);
-    if (timing) timing.pass += performance.now() - t0;
-    await this.update(step, lr, timing);
-    return { loss, correct };
   }
 
   /**
@@ -512,49 +347,16 @@ export class Session {
    * `state`, also the optimizer's state as `layer/weight@velocity`, … (SGD) or `layer/weight@m`,
    * `layer/weight@v`, … (Adam): a checkpoint's state, independent of the tower count.
    */
-  async fullWeights(state = false): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
+  async fullWeights(state = false): Promise<FullTensors> {
     for (let t = 0; t < this.towers; t++) void this.link.send(t, 'get_weights', { state });
-    const replies = await this.link.all('weights');
-    const out = new Map<string, { shape: number[]; data: Float32Array }>();
-    for (const r of replies) {
-      r.header.params.forEach((p, i) => {
-        const key = stateKey(p);
-        const full = out.get(key) ?? { shape: p.fullShape, data: new Float32Array(product(p.fullShape)) };
-        placeSlice(full.data, p.fullShape, p.axis, p.lo, p.hi, r.tensors[i]!);
-        out.set(key, full);
-      });
-    }
-    return out;
+    return assemble(await this.link.all('weights'));
   }
 
-  /**
-   * Load full parameters and the configured optimizer's state (as `fullWeights(true)` returns them) into
-   * every tower's slices.
-   */
+  /** Load full parameters and the configured optimizer's state (as `fullWeights(true)` returns them) into every tower's slices. */
   async load(state: ReadonlyMap<string, { shape: number[]; data: Float32Array }>): Promise<void> {
-    const slots = optimizerSlots(this.optimizer);
     for (let t = 0; t < this.towers; t++) {
-      const slices = paramSlices(this.plan, t).map((s) => s.meta);
-      const metas = [...slices, ...slots.flatMap((slot) => slices.map((m) => ({ ...m, slot })))];
-      const tensors = metas.map((m) => {
-        const key = stateKey(m);
-        const full = state.get(key);
-        if (!full) {
-          // State of another optimizer (an SGD checkpoint resumed with Adam, say): say so.
-          const other = OPTIMIZERS.find((k) => k !== this.optimizer && m.slot && optimizerSlots(k).every((s) => state.has(stateKey({ ...m, slot: s }))));
-          const why = other
-            ? `: it holds ${other} state (${optimizerSlots(other)
-                .map((s) => `@${s}`)
-                .join(', ')}), this config's optimizer is ${this.optimizer}`
-            : '';
-          throw new AlexnetError('E_CHECKPOINT', `the checkpoint has no ${key}${why}`);
-        }
-        if (full.shape.join('×') !== m.fullShape.join('×'))
-          throw new AlexnetError('E_CHECKPOINT', `the checkpoint's ${key} is ${full.shape.join('×')}, this net's ${m.fullShape.join('×')}`);
-        const data = takeSlice(full.data, full.shape, m.axis, m.lo, m.hi);
-        return { data, shape: [data.length] };
-      });
-      void this.link.send(t, 'load', { params: metas }, tensors);
+      const { params, tensors } = slicesFor(this.plan, this.optimizer, t, state);
+      void this.link.send(t, 'load', { params }, tensors);
     }
     await this.link.all('loaded');
   }

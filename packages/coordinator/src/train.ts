@@ -10,7 +10,8 @@ import { type Checkpoint, writeCheckpoint } from './checkpoint.js';
 import { type Data, Loader, Prefetch } from './data/index.js';
 import { type EvalResult, evaluate } from './evaluate.js';
 import { Schedule } from './schedule.js';
-import { type Listener, Session, type StepTiming } from './session.js';
+import { type Listener, Session } from './session.js';
+import { addTiming, type StepTiming } from './step.js';
 
 export interface TrainOptions {
   config: Config;
@@ -233,7 +234,8 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
       const labels = Int32Array.from(indicesOf(step), (i) => source.train.labels[i]!);
       const lr = schedule.lr(epoch);
       // forward, loss, backward, update: every tower, every exchange
-      const { loss, correct } = await session.trainStep(step, images, labels, lr, timing);
+      const { loss, correct, timing: took } = await session.trainStep(step, images, labels, lr);
+      addTiming(timing, took);
       if (!Number.isFinite(loss)) throw new Error(`loss is ${loss} at step ${step}: lower train.optimizer.lr`);
       recent.push(loss);
       if (recent.length > logEvery) recent.shift();

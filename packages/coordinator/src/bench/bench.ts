@@ -21,7 +21,7 @@ import { nonNegative, positive } from '../args.js';
 import { busiest, minimumBytes } from '../bytes.js';
 import { Loader, openData, Prefetch } from '../data/index.js';
 import { resolveConfig } from '../main.js';
-import { Session, type StepTiming } from '../session.js';
+import { Session } from '../session.js';
 import { DEVICES, EFFICIENCY, type Forecast, forecast } from './forecast.js';
 
 const root = resolve(import.meta.dirname, '../../../..');
@@ -116,10 +116,9 @@ async function measure(config: Config, towers: number, warmup: number, steps: nu
     const b0 = session.bytes;
     for (const t1 = performance.now(); s < first + steps || (s < first + MAX_STEPS && performance.now() - t1 < seconds * 1000); s++) {
       const stats = session.resetStats();
-      const timing: StepTiming = { pass: 0, update: 0, loss: 0, exchange: 0, data: 0 };
       const t0 = performance.now();
       const x = await images(s);
-      await session.trainStep(s, x.images, labels(s), lr, timing);
+      const { timing } = await session.trainStep(s, x.images, labels(s), lr);
       wall.push(performance.now() - t0);
       waits.push(x.waitMs);
       busy.push(stats.busy.slice());
