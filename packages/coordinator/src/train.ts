@@ -6,12 +6,13 @@
 import type { BackendChoice, Config } from '@alexnet/core';
 import { permutation, uniformAt } from '@alexnet/core';
 import type { Logger } from 'pino';
-import { type Checkpoint, writeCheckpoint } from './checkpoint.js';
+import type { Checkpoint } from './checkpoint.js';
 import { type Data, Loader, Prefetch } from './data/index.js';
-import { type EvalResult, evaluate } from './evaluate.js';
-import { Schedule } from './schedule.js';
+import type { EvalResult } from './evaluate.js';
+import { EpochMeans } from './meters.js';
 import { type Listener, Session } from './session.js';
 import { addTiming, type StepTiming } from './step.js';
+import { TrainRun } from './train_run.js';
 
 export interface TrainOptions {
   config: Config;
@@ -124,34 +125,11 @@ const ORDER_STREAM = 0x6f720001;
 export const orderOf = (count: number, seed: number, epoch: number): Uint32Array => permutation(count, Math.floor(uniformAt(seed, ORDER_STREAM, epoch) * 2 ** 32));
 
 export async function train(opts: TrainOptions): Promise<RunResult> {
-  const { config, data, log } = opts;
-  const { source } = data;
-  const { batch, seed, log_every: logEvery } = config.train;
-  const evalEvery = config.eval.every;
-  const session = await Session.start({
-    config,
-    devices: opts.devices,
-    backend: opts.backend,
-    gpu: opts.gpu,
-    log,
-    data,
-    ...(opts.heartbeatTimeoutMs ? { heartbeatTimeoutMs: opts.heartbeatTimeoutMs } : {}),
-    ...(opts.listener ? { listener: opts.listener } : {}),
-  });
-  try {
-    opts.onReady?.(session);
-  } catch (e) {
-    // Refused before training. Spawned towers go; towers on other hosts are told to rejoin, so a coordinator
-    // that an orchestrator restarts finds them again and says why once more, instead of waiting for them.
-    if (opts.listener) session.abort();
-    else await session.close();
-    throw e;
-  }
+  const { config, data, steps } = opts;
+  const labelsOf = data.source.train.labels;
+  const session = await startSession(opts);
   // Towers that can read the store render their own batches; this process's loader threads serve the rest.
-  const loader = new Loader(source.train, source.test, data.spec, session.rendering ? 1 : config.data.workers);
-  const batches = session.batches(loader);
-  const first = opts.resume?.step ?? 0;
-  const schedule = new Schedule(config.train.schedule, config.train.optimizer.lr, opts.resume?.schedule);
+  const loader = new Loader(data.source.train, data.source.test, data.spec, session.rendering ? 1 : config.data.workers);
   const stop = (): void => {
     session.abort();
     process.exit(130);
@@ -159,162 +137,35 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
-    if (opts.resume) {
-      await session.load(opts.resume.tensors);
-      log.info({ step: first }, `${opts.run}: resumed at step ${first}`);
-    }
-    const perEpoch = Math.max(1, Math.floor(source.train.count / batch));
-    const save = async (done: number): Promise<void> => {
-      if (!opts.checkpoint) return;
-      const file = writeCheckpoint(opts.checkpoint.dir, {
-        step: done,
-        epoch: Math.floor(done / perEpoch),
-        config,
-        schedule: schedule.state,
-        tensors: await session.fullWeights(true),
-      });
-      log.info({ step: done, file }, `${opts.run}: checkpoint at step ${done}`);
-    };
+    const run = new TrainRun(opts, session, session.batches(loader));
+    await run.begin();
     // the loader threads make the next `prefetch` batches while the towers compute this one
-    const orders = new Map<number, Uint32Array>();
-    const indicesOf = (step: number): Uint32Array => {
-      const epoch = Math.floor(step / perEpoch);
-      if (!orders.has(epoch)) orders.set(epoch, orderOf(source.train.count, seed, epoch));
-      orders.delete(epoch - 2);
-      const j = step % perEpoch;
-      return orders.get(epoch)!.subarray(j * batch, (j + 1) * batch);
-    };
-    const prefetch = new Prefetch(batches, indicesOf, batch, config.data.prefetch, opts.steps);
-    const timing: StepTiming = { pass: 0, update: 0, loss: 0, exchange: 0, data: 0 };
-    const recent: number[] = [];
-    let windowStart = performance.now();
-    let windowCorrect = 0;
-    let windowImages = 0;
-    let windowWait = 0;
-    let windowSteps = 0;
-    const soFar = { epoch: -1, steps: 0, loss: 0, correct: 0, images: 0 };
-    session.resetStats();
-    let pausedMs = 0;
-    /** Run `work` off the training clock: images/s and the time breakdown count training only. */
-    const offClock = async <T>(work: () => Promise<T>): Promise<T> => {
-      const t = performance.now();
-      const busy = session.stats.busy.slice();
-      try {
-        return await work();
-      } finally {
-        const took = performance.now() - t;
-        session.stats.busy.splice(0, busy.length, ...busy);
-        pausedMs += took;
-        windowStart += took;
-      }
-    };
-    let last: (EvalResult & { step: number }) | undefined;
-    /** Evaluate after `done` steps; a scheduled evaluation (an epoch's end) also feeds the schedule. */
-    const runEval = async (done: number, scheduled: boolean): Promise<void> => {
-      const r = await offClock(() => evaluate(session, batches, source, batch, config.eval.crops, config.data.prefetch));
-      last = { ...r, step: done };
-      const epoch = Math.floor((done - 1) / perEpoch); // the epoch of the last step trained (0-based)
-      const m: EvalMetrics = { run: opts.run, kind: 'eval', step: done, epoch: epoch + 1, lr: schedule.lr(epoch), ...r };
-      log.info(
-        m,
-        `${opts.run} eval at step ${done}: top-1 error ${(r.top1_error * 100).toFixed(2)}%, top-5 ${(r.top5_error * 100).toFixed(2)}% (${r.crops} crop${r.crops > 1 ? 's' : ''})`,
-      );
-      opts.onEval?.(m);
-      // The final report of a run stopped mid-epoch is not observed: a run resumed from its checkpoint must
-      // hold the schedule state an uninterrupted run has there.
-      const dropped = scheduled ? schedule.observe(r.top1_error) : undefined;
-      if (dropped !== undefined) log.info({ lr: dropped, drops: schedule.state.drops }, `${opts.run}: validation error stopped improving; learning rate now ${dropped}`);
-    };
-    const t0 = performance.now();
-    for (let step = first; step < opts.steps; step++) {
-      const epoch = Math.floor(step / perEpoch);
-      const { images, waitMs: wait } = await prefetch.take(step);
-      timing.data += wait;
-      windowWait += wait;
-      const labels = Int32Array.from(indicesOf(step), (i) => source.train.labels[i]!);
-      const lr = schedule.lr(epoch);
-      // forward, loss, backward, update: every tower, every exchange
-      const { loss, correct, timing: took } = await session.trainStep(step, images, labels, lr);
-      addTiming(timing, took);
+    const prefetch = new Prefetch(run.batches, run.indicesOf, config.train.batch, config.data.prefetch, steps);
+    const epochMeans = new EpochMeans();
+    for (let step = run.first; step < steps; step++) {
+      // batch
+      const epoch = run.epochOf(step);
+      const { images, waitMs } = await prefetch.take(step);
+      const labels = Int32Array.from(run.indicesOf(step), (i) => labelsOf[i]!);
+      const lr = run.schedule.lr(epoch);
+
+      // step: forward, loss, backward, update; every tower, every exchange
+      const { loss, correct, timing } = await session.trainStep(step, images, labels, lr);
       if (!Number.isFinite(loss)) throw new Error(`loss is ${loss} at step ${step}: lower train.optimizer.lr`);
-      recent.push(loss);
-      if (recent.length > logEvery) recent.shift();
-      windowCorrect += correct;
-      windowImages += labels.length;
-      windowSteps++;
-      if (soFar.epoch !== epoch) Object.assign(soFar, { epoch, steps: 0, loss: 0, correct: 0, images: 0 });
-      soFar.steps++;
-      soFar.loss += loss;
-      soFar.correct += correct;
-      soFar.images += labels.length;
-      const inEpoch = step - epoch * perEpoch + 1;
-      opts.onTick?.({
-        run: opts.run,
-        epoch: epoch + 1,
-        epochs: Math.ceil(opts.steps / perEpoch),
-        inEpoch,
-        perEpoch: Math.min(perEpoch, opts.steps - epoch * perEpoch),
-        loss: soFar.loss / soFar.steps,
-        accuracy: soFar.correct / soFar.images,
-      });
+
+      // log
       const done = step + 1;
-      if ((done % logEvery === 0 || done === opts.steps) && windowImages > 0) {
-        const now = performance.now();
-        const stepMs = (now - windowStart) / windowSteps;
-        const busy = session.stats.busy.map((b) => b / windowSteps);
-        const most = Math.max(...busy);
-        const m: StepMetrics = {
-          kind: 'step',
-          run: opts.run,
-          step: done,
-          epoch: epoch + 1,
-          loss: recent.reduce((a, b) => a + b, 0) / recent.length,
-          accuracy: windowCorrect / windowImages,
-          lr,
-          images_per_sec: windowImages / ((now - windowStart) / 1000),
-          data_wait_ms: windowWait / windowSteps,
-          step_ms: stepMs,
-          busy_ms: busy,
-          exchange_ms: Math.max(0, stepMs - most - windowWait / windowSteps),
-          waiting_ms: busy.map((b) => most - b),
-        };
-        (opts.stepLog ?? log).info(m, `${opts.run} step ${m.step}/${opts.steps}`);
-        opts.onStep?.(m);
-        windowStart = now;
-        windowCorrect = 0;
-        windowImages = 0;
-        windowWait = 0;
-        windowSteps = 0;
-        session.resetStats();
-      }
-      // the end of every `eval.every`-th epoch: validation error, which the plateau schedule watches
-      if (done % perEpoch === 0 && (done / perEpoch) % evalEvery === 0) await runEval(done, true);
-      if (opts.checkpoint && done % opts.checkpoint.every === 0 && done < opts.steps) await offClock(() => save(done));
+      addTiming(run.timing, { ...timing, data: waitMs });
+      run.window.add(loss, correct, labels.length, waitMs);
+      epochMeans.add(epoch, loss, correct, labels.length);
+      opts.onTick?.(run.tick(step, epochMeans));
+      if ((done % config.train.log_every === 0 || done === steps) && !run.window.empty) run.logWindow(done, lr);
+
+      // eval and checkpoint: validation error at the end of every `eval.every`-th epoch feeds the schedule
+      if (run.evaluates(done)) await run.evaluate(done, true);
+      if (run.checkpoints(done)) await run.save(done);
     }
-    const trainSeconds = (performance.now() - t0 - pausedMs) / 1000;
-    if (last?.step !== opts.steps) await runEval(opts.steps, false);
-    await save(opts.steps);
-    const ran = Math.max(1, opts.steps - first);
-    const r = session.readies[0]!;
-    const ev = last!;
-    const result: RunResult = {
-      run: opts.run,
-      towers: session.towers,
-      steps: opts.steps,
-      batch,
-      backend: r.backend,
-      device: r.device,
-      images_per_sec: (ran * batch) / trainSeconds,
-      train_seconds: trainSeconds,
-      final_loss: recent.length ? recent.reduce((a, b) => a + b, 0) / recent.length : Number.NaN,
-      test_loss: ev.loss,
-      test_accuracy: 1 - ev.top1_error,
-      top1_error: ev.top1_error,
-      top5_error: ev.top5_error,
-      crops: ev.crops,
-      step_ms: { pass: timing.pass / ran, update: timing.update / ran, loss: timing.loss / ran, exchange: timing.exchange / ran, data: timing.data / ran },
-    };
-    log.info(result, `${opts.run}: top-1 error ${(ev.top1_error * 100).toFixed(2)}%, top-5 ${(ev.top5_error * 100).toFixed(2)}%`);
+    const result = await run.finish();
     await session.close();
     return result;
   } catch (e) {
@@ -325,4 +176,28 @@ export async function train(opts: TrainOptions): Promise<RunResult> {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
   }
+}
+
+/** Launch (or await) the run's towers; a refusal by `onReady` sends them away before training. */
+async function startSession(opts: TrainOptions): Promise<Session> {
+  const session = await Session.start({
+    config: opts.config,
+    devices: opts.devices,
+    backend: opts.backend,
+    gpu: opts.gpu,
+    log: opts.log,
+    data: opts.data,
+    ...(opts.heartbeatTimeoutMs ? { heartbeatTimeoutMs: opts.heartbeatTimeoutMs } : {}),
+    ...(opts.listener ? { listener: opts.listener } : {}),
+  });
+  try {
+    opts.onReady?.(session);
+  } catch (e) {
+    // Spawned towers go; towers on other hosts are told to rejoin, so a coordinator that an orchestrator
+    // restarts finds them again and says why once more, instead of waiting for them.
+    if (opts.listener) session.abort();
+    else await session.close();
+    throw e;
+  }
+  return session;
 }
