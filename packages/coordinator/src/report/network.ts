@@ -5,7 +5,7 @@
  * towers' shards (arrows only between the towers whose shards it reads), a reduce after a row-split dense
  * layer whose partial sums are added. Hand-made SVG: it is a diagram, not a chart.
  */
-import { buildNet, type NetSpec, planSplit } from '@alexnet/core';
+import { buildNet, type NetSpec, type Plan, planSplit } from '@alexnet/core';
 import { type SummaryRow, summarize } from '../summary.js';
 import { esc } from './html.js';
 
@@ -48,13 +48,12 @@ function share(row: SummaryRow, t: number): { shape: string; title: string } {
   return { shape: shape.join('×'), title: `${row.name} (${row.kind}, reads ${row.reads}): channels ${part}` };
 }
 
-export function networkSvg(spec: NetSpec, towers: number): string {
-  const net = buildNet(spec);
-  const plan = planSplit(net, towers);
-  const summary = summarize(plan);
-  const rows = summary.layers;
-  // The gap above each layer (index i: between row i-1, or the image for i = 0, and row i): the plan's
-  // exchange there, an arrow for every pair of towers one of its forward transfers joins.
+/**
+ * The gap above each layer (index i: between row i-1, or the image for i = 0, and row i): the plan's
+ * exchange there, an arrow for every pair of towers one of its forward transfers joins; and the gap
+ * between the last layer and the coordinator.
+ */
+function gapsOf(plan: Plan, rows: readonly SummaryRow[], towers: number): { gaps: Gap[]; tail: Gap } {
   const gaps: Gap[] = rows.map((row, i): Gap => {
     const ex = plan.layers[i]!.exchange;
     if (!ex) return { kind: null, cross: [], note: '' };
@@ -68,6 +67,24 @@ export function networkSvg(spec: NetSpec, towers: number): string {
     plan.layers.at(-1)!.output === 'partial'
       ? { kind: 'reduce', cross: [], note: `reduce ⇄ ${last.name}'s partial logits summed at the coordinator` }
       : { kind: towers > 1 ? 'gather' : null, cross: [], note: towers > 1 ? 'logits ⇄ coordinator' : '' };
+  return { gaps, tail };
+}
+
+const SVG_DEFS =
+  '<defs>' +
+  '<marker id="cross" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#dc2626"/></marker>' +
+  '<marker id="own" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#9ca3af"/></marker>' +
+  '</defs>';
+const SVG_CSS =
+  '<style>text{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;font-size:12px;fill:#111827}' +
+  '.tower{font-weight:600;font-size:13px}.shape{fill:#374151;font-variant-numeric:tabular-nums}.note{fill:#b91c1c;font-size:12px}</style>';
+
+export function networkSvg(spec: NetSpec, towers: number): string {
+  const net = buildNet(spec);
+  const plan = planSplit(net, towers);
+  const summary = summarize(plan);
+  const rows = summary.layers;
+  const { gaps, tail } = gapsOf(plan, rows, towers);
 
   const x = (t: number): number => LEFT + t * (COL + GAP);
   const width = x(towers - 1) + COL + 24 + NOTE;
@@ -123,16 +140,8 @@ export function networkSvg(spec: NetSpec, towers: number): string {
   );
   y += ROW + 4 + 10;
 
-  const defs =
-    '<defs>' +
-    '<marker id="cross" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#dc2626"/></marker>' +
-    '<marker id="own" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#9ca3af"/></marker>' +
-    '</defs>';
-  const css =
-    '<style>text{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;font-size:12px;fill:#111827}' +
-    '.tower{font-weight:600;font-size:13px}.shape{fill:#374151;font-variant-numeric:tabular-nums}.note{fill:#b91c1c;font-size:12px}</style>';
   return (
     `<svg id="network" class="network" role="img" aria-label="${esc(`${summary.name} on ${towers} tower${towers > 1 ? 's' : ''}`)}" width="${width}" height="${y}" viewBox="0 0 ${width} ${y}">` +
-    `${css}${defs}${out.join('')}</svg>`
+    `${SVG_CSS}${SVG_DEFS}${out.join('')}</svg>`
   );
 }

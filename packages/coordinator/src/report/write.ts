@@ -55,6 +55,26 @@ const readIf = (path: string): string | undefined => (existsSync(path) ? readFil
 export async function writeReport(runDir: string): Promise<string> {
   const dir = resolve(runDir);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ReportError(runDir, 'no such run directory');
+  const { config, result, metrics, notices } = readRun(dir, runDir);
+  // The split run's tower count: from the result, else from the metrics' per-tower times, else the net's columns.
+  const splitBusy = metrics.steps.find((l) => l.run === 'split' && l.breakdown)?.breakdown?.busy_ms.length;
+  const towers = typeof result?.towers === 'number' ? result.towers : (splitBusy ?? config?.net.groups ?? 1);
+  const sections = [resultSection(result), await chartsSection(metrics), networkSection(config, towers), configSection(config)];
+  const path = join(dir, 'report.html');
+  writeAtomic(path, page(config?.net.name ?? basename(dir), dir, notices, sections));
+  return path;
+}
+
+interface Run {
+  config: Config | undefined;
+  result: Obj | undefined;
+  metrics: Metrics;
+  /** What is missing or unreadable, said at the top of the report. */
+  notices: string[];
+}
+
+/** The run directory's config, result and metrics, each as far as it can be read. */
+function readRun(dir: string, runDir: string): Run {
   const configText = readIf(join(dir, 'config.resolved.json'));
   const resultText = readIf(join(dir, 'result.json'));
   const metricsText = readIf(join(dir, 'metrics.jsonl'));
@@ -62,39 +82,32 @@ export async function writeReport(runDir: string): Promise<string> {
     throw new ReportError(runDir, 'no config.resolved.json, result.json or metrics.jsonl: not a run directory (give the --out directory of a run)');
   }
   const notices: string[] = [];
-
-  let config: Config | undefined;
-  if (configText === undefined) notices.push('No config.resolved.json: the network and the config cannot be shown.');
-  else {
-    try {
-      config = parseConfig(JSON.parse(configText));
-    } catch (e) {
-      notices.push(`config.resolved.json could not be read: ${(e as Error).message}`);
+  const parse = <T>(text: string | undefined, file: string, missing: string, read: (text: string) => T): T | undefined => {
+    if (text === undefined) {
+      notices.push(missing);
+      return undefined;
     }
-  }
-
-  let result: Obj | undefined;
-  if (resultText === undefined) {
-    notices.push('No result.json: the run did not finish (it was stopped, or is still running). The charts show the metrics written so far.');
-  } else {
     try {
-      result = JSON.parse(resultText) as Obj;
+      return read(text);
     } catch (e) {
-      notices.push(`result.json could not be read: ${(e as Error).message}`);
+      notices.push(`${file} could not be read: ${(e as Error).message}`);
+      return undefined;
     }
-  }
-
+  };
+  const config = parse(configText, 'config.resolved.json', 'No config.resolved.json: the network and the config cannot be shown.', (t) => parseConfig(JSON.parse(t)));
+  const result = parse(
+    resultText,
+    'result.json',
+    'No result.json: the run did not finish (it was stopped, or is still running). The charts show the metrics written so far.',
+    (t) => JSON.parse(t) as Obj,
+  );
   const metrics: Metrics = metricsText === undefined ? { steps: [], evals: [], malformed: 0, ignored: 0 } : parseMetrics(metricsText);
   if (metricsText === undefined) notices.push('No metrics.jsonl: no curves to draw.');
   if (metrics.malformed > 0) notices.push(`${metrics.malformed} malformed line${metrics.malformed > 1 ? 's' : ''} in metrics.jsonl skipped.`);
+  return { config, result, metrics, notices };
+}
 
-  // The split run's tower count: from the result, else from the metrics' per-tower times, else the net's columns.
-  const splitBusy = metrics.steps.find((l) => l.run === 'split' && l.breakdown)?.breakdown?.busy_ms.length;
-  const towers = typeof result?.towers === 'number' ? result.towers : (splitBusy ?? config?.net.groups ?? 1);
-
-  const sections: string[] = [];
-
-  // Result summary
+function resultSection(result: Obj | undefined): string {
   const half = result?.half as Obj | undefined;
   const rows = [runRow('split', result), runRow('baseline', result?.baseline), runRow(typeof half?.net === 'string' ? `half (${half.net})` : 'half', half)].filter(
     (r): r is RunRow => r !== undefined,
@@ -104,16 +117,16 @@ export async function writeReport(runDir: string): Promise<string> {
     { label: 'split / half-kernel images/s', value: half?.speedup },
   ].filter((s): s is { label: string; value: number } => typeof s.value === 'number');
   const data = result?.data as Obj | undefined;
-  sections.push(
+  const skipped = Number(data?.skipped) > 0 ? `, ${esc(String(data?.skipped))} bad inputs skipped` : '';
+  return (
     '<section id="result"><h2>Result</h2>' +
-      (rows.length > 0 ? `<div class="scroll">${resultTable(rows, speedups)}</div>` : '<p class="missing">No result: the run did not finish.</p>') +
-      (data && typeof data.name === 'string'
-        ? `<p>Data: ${esc(data.name)}, ${esc(String(data.train))} training and ${esc(String(data.test))} test images${Number(data.skipped) > 0 ? `, ${esc(String(data.skipped))} bad inputs skipped` : ''}.</p>`
-        : '') +
-      '</section>',
+    (rows.length > 0 ? `<div class="scroll">${resultTable(rows, speedups)}</div>` : '<p class="missing">No result: the run did not finish.</p>') +
+    (data && typeof data.name === 'string' ? `<p>Data: ${esc(data.name)}, ${esc(String(data.train))} training and ${esc(String(data.test))} test images${skipped}.</p>` : '') +
+    '</section>'
   );
+}
 
-  // Charts
+async function chartsSection(metrics: Metrics): Promise<string> {
   const figures: string[] = [];
   for (const chart of chartsOf(metrics)) {
     const wide = chart.id === 'error' || chart.id === 'breakdown';
@@ -123,9 +136,11 @@ export async function writeReport(runDir: string): Promise<string> {
         `<figcaption>${esc(chart.caption)}</figcaption>${body}</figure>`,
     );
   }
-  sections.push(`<section id="charts"><h2>Training</h2><div class="grid">${figures.join('')}</div></section>`);
+  return `<section id="charts"><h2>Training</h2><div class="grid">${figures.join('')}</div></section>`;
+}
 
-  // The network as towers
+/** The network as towers. */
+function networkSection(config: Config | undefined, towers: number): string {
   let network = '<p class="missing">Not drawn: no readable config.</p>';
   if (config) {
     try {
@@ -134,24 +149,26 @@ export async function writeReport(runDir: string): Promise<string> {
       network = `<p class="missing">Not drawn: ${esc((e as Error).message)}</p>`;
     }
   }
-  sections.push(
+  return (
     `<section id="network-section"><h2>The network on ${towers} tower${towers > 1 ? 's' : ''}</h2>` +
-      '<figure class="wide"><figcaption>One column per tower; each box is the tower\u2019s share of the layer\u2019s output (height×width×channels, or units). ' +
-      'Red arrows mark exchanges: a <em>gather</em> where a layer reads other towers\u2019 outputs, a <em>reduce</em> where a row-split dense layer\u2019s partial sums are added. Hover a box for its channel range.</figcaption>' +
-      `<div class="scroll">${network}</div></figure></section>`,
+    '<figure class="wide"><figcaption>One column per tower; each box is the tower\u2019s share of the layer\u2019s output (height×width×channels, or units). ' +
+    'Red arrows mark exchanges: a <em>gather</em> where a layer reads other towers\u2019 outputs, a <em>reduce</em> where a row-split dense layer\u2019s partial sums are added. Hover a box for its channel range.</figcaption>' +
+    `<div class="scroll">${network}</div></figure></section>`
   );
+}
 
-  // The config
-  sections.push(
+function configSection(config: Config | undefined): string {
+  return (
     '<section id="config"><h2>Config</h2>' +
-      (config
-        ? `<p>As resolved for this run (the config file with the command line\u2019s overrides and every default), from <code>config.resolved.json</code>.</p><pre>${esc(configYaml(config))}</pre>`
-        : '<p class="missing">No readable config.resolved.json.</p>') +
-      '</section>',
+    (config
+      ? `<p>As resolved for this run (the config file with the command line\u2019s overrides and every default), from <code>config.resolved.json</code>.</p><pre>${esc(configYaml(config))}</pre>`
+      : '<p class="missing">No readable config.resolved.json.</p>') +
+    '</section>'
   );
+}
 
-  const name = config?.net.name ?? basename(dir);
-  const html = `<!doctype html>
+function page(name: string, dir: string, notices: readonly string[], sections: readonly string[]): string {
+  return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -170,7 +187,4 @@ ${sections.join('\n')}
 </body>
 </html>
 `;
-  const path = join(dir, 'report.html');
-  writeAtomic(path, html);
-  return path;
 }
