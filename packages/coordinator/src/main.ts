@@ -8,14 +8,14 @@ import { AlexnetError, type BackendChoice, buildNet, type Config, ConfigError, t
 import { type Logger, pino } from 'pino';
 import { writeAtomic } from './atomic.js';
 import { CHECKPOINT_FILE, type Checkpoint, readCheckpoint } from './checkpoint.js';
-import { openData } from './data/index.js';
+import { type Data, openData } from './data/index.js';
 import { TowerError } from './link.js';
 import { checkListen, type ListenAddress, type ListenOptions, openListener } from './listen.js';
 import { makeLogger } from './log.js';
 import { Progress } from './progress.js';
 import { writeReport } from './report/index.js';
 import type { Session } from './session.js';
-import { type RunResult, stepsFor, type Tick, train } from './train.js';
+import { type RunResult, stepsFor, type Tick, type TrainOptions, train } from './train.js';
 
 export interface MainOptions extends ListenOptions {
   config: string;
@@ -212,19 +212,9 @@ async function inRunDir(
   listen: ListenAddress | undefined,
   onStart: () => void,
 ): Promise<number> {
-  // On a terminal: progress bars, with log lines printed above them; else (or --json, --quiet) JSON lines.
-  const progress = !o.json && !o.quiet && process.stderr.isTTY ? new Progress(config.train.batch) : undefined;
-  const logFile = join(out, 'log.jsonl');
-  const log = makeLogger({ json: o.json, verbose: o.verbose, quiet: o.quiet, file: logFile, terminal: progress?.lines });
-  // The per-window step lines: the bars show them on a terminal, so there they go to the log file only.
-  const stepLog = progress ? pino({ base: null }, pino.destination({ dest: logFile, sync: true, append: true })) : log;
-  const data = await openData(config, {
-    ...(o.data ? { root: o.data } : {}),
-    warn: (bad) => log.warn(bad, `skipped ${bad.file}: ${bad.reason}`),
-    log: (msg) => log.info(msg),
-  });
+  const { progress, log, stepLog } = runLogs(o, out, config.train.batch);
+  const data = await openRunData(o, config, log);
   const { source } = data;
-  if (source.skipped.length > 0) log.warn({ skipped: source.skipped.length }, `${source.skipped.length} bad input(s) skipped (data.on_bad: skip)`);
   const steps = stepsFor(config, source.train.count, o.steps, o.epochs);
   if (resume && resume.step >= steps) throw new ConfigError('--steps', `the checkpoint is at step ${resume.step} already; ask for more steps than that`);
   // GPUs are asked for with --gpus; the native backends are the ones with a GPU path.
@@ -241,20 +231,8 @@ async function inRunDir(
     checkDevices(s.readies, s.hellos, devices, told ? undefined : log);
     told = true;
   };
-  log.info(
-    {
-      config: o.config,
-      out,
-      towers: devices.length,
-      steps,
-      batch: config.train.batch,
-      dataset: source.name,
-      train: source.train.count,
-      test: source.test.count,
-      skipped: source.skipped.length,
-    },
-    'starting',
-  );
+  const counts = { dataset: source.name, train: source.train.count, test: source.test.count, skipped: source.skipped.length };
+  log.info({ config: o.config, out, towers: devices.length, steps, batch: config.train.batch, ...counts }, 'starting');
   // Towers on other hosts: one socket for the run; after a restart the towers rejoin on it.
   const listener = listen ? await openListener(o, listen, devices.length, log) : undefined;
   onStart();
@@ -276,26 +254,9 @@ async function inRunDir(
     ...(o.heartbeatTimeout ? { heartbeatTimeoutMs: o.heartbeatTimeout * 1000 } : {}),
     ...(listener ? { listener } : {}),
   };
-  // A tower that dies takes its run down; with --max-restarts the run starts its towers again and resumes
-  // from its last checkpoint (or from the start if it has none yet), as torchrun's elastic restarts do.
-  let restarts = 0;
-  const run = async (name: 'split' | 'baseline' | 'half', c: Config, on: string[], dir: string): Promise<RunResult> => {
-    let from = resumes[name];
-    for (;;) {
-      try {
-        return await train({ ...common, config: c, devices: on, run: name, checkpoint: { dir, every }, ...(from && from.step < steps ? { resume: from } : {}) });
-      } catch (e) {
-        if (!(e instanceof TowerError) || restarts >= (o.maxRestarts ?? 0)) throw e;
-        restarts++;
-        from = existsSync(join(dir, CHECKPOINT_FILE)) ? readCheckpoint(dir) : undefined;
-        filterMetrics(metrics, (r, step) => r !== name || step <= (from?.step ?? 0)); // the steps trained again
-        log.warn(
-          { restart: restarts, of: o.maxRestarts, from: from?.step ?? 0, cause: e.message },
-          `${name}: ${e.message}; restart ${restarts} of ${o.maxRestarts}, from ${from ? `the checkpoint at step ${from.step}` : 'the start (no checkpoint yet)'}`,
-        );
-      }
-    }
-  };
+  const restarts = { done: 0, max: o.maxRestarts ?? 0 };
+  const run = (name: RunName, c: Config, on: string[], dir: string): Promise<RunResult> =>
+    trainWithRestarts({ ...common, config: c, devices: on, run: name, checkpoint: { dir, every } }, resumes[name], { metrics, restarts });
   let split: RunResult;
   let base: RunResult | undefined;
   let halfRun: RunResult | undefined;
@@ -307,18 +268,78 @@ async function inRunDir(
     progress?.stop();
     listener?.link.close();
   }
-  const strip = ({ run: _run, ...r }: RunResult) => r;
-  const result: MainResult = {
-    ...strip(split),
-    data: { name: source.name, train: source.train.count, test: source.test.count, skipped: source.skipped.length },
-    ...(base ? { baseline: { ...strip(base), speedup: split.images_per_sec / base.images_per_sec } } : {}),
-    ...(halfRun ? { half: { ...strip(halfRun), net: half!.net.name, speedup: split.images_per_sec / halfRun.images_per_sec } } : {}),
-  };
+  const { dataset, ...rest } = counts;
+  const result = mainResult(split, base, halfRun && half ? { run: halfRun, net: half.net.name } : undefined, { name: dataset, ...rest });
   writeAtomic(join(out, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
   const report = await writeReport(out);
   log.info({ out, report }, `run directory: ${out} (open ${report})`);
   process.stdout.write(o.json ? `${JSON.stringify(result)}\n` : formatResult(split, base, halfRun));
   return 0;
+}
+
+type RunName = 'split' | 'baseline' | 'half';
+
+/** On a terminal: progress bars, with log lines printed above them; else (or --json, --quiet) JSON lines. */
+function runLogs(o: MainOptions, out: string, batch: number): { progress: Progress | undefined; log: Logger; stepLog: Logger } {
+  const progress = !o.json && !o.quiet && process.stderr.isTTY ? new Progress(batch) : undefined;
+  const logFile = join(out, 'log.jsonl');
+  const log = makeLogger({ json: o.json, verbose: o.verbose, quiet: o.quiet, file: logFile, terminal: progress?.lines });
+  // The per-window step lines: the bars show them on a terminal, so there they go to the log file only.
+  const stepLog = progress ? pino({ base: null }, pino.destination({ dest: logFile, sync: true, append: true })) : log;
+  return { progress, log, stepLog };
+}
+
+/** The config's data set, each bad input logged as it is skipped. */
+async function openRunData(o: MainOptions, config: Config, log: Logger): Promise<Data> {
+  const data = await openData(config, {
+    ...(o.data ? { root: o.data } : {}),
+    warn: (bad) => log.warn(bad, `skipped ${bad.file}: ${bad.reason}`),
+    log: (msg) => log.info(msg),
+  });
+  const { skipped } = data.source;
+  if (skipped.length > 0) log.warn({ skipped: skipped.length }, `${skipped.length} bad input(s) skipped (data.on_bad: skip)`);
+  return data;
+}
+
+/**
+ * A tower that dies takes its run down; with --max-restarts the run starts its towers again and resumes
+ * from its last checkpoint (or from the start if it has none yet), as torchrun's elastic restarts do.
+ * The restart count is shared by the runs of one command.
+ */
+async function trainWithRestarts(
+  opts: TrainOptions & { checkpoint: { dir: string } },
+  resume: Checkpoint | undefined,
+  ctx: { metrics: string; restarts: { done: number; max: number } },
+): Promise<RunResult> {
+  const { restarts } = ctx;
+  const { dir } = opts.checkpoint;
+  let from = resume;
+  for (;;) {
+    try {
+      return await train({ ...opts, ...(from && from.step < opts.steps ? { resume: from } : {}) });
+    } catch (e) {
+      if (!(e instanceof TowerError) || restarts.done >= restarts.max) throw e;
+      restarts.done++;
+      from = existsSync(join(dir, CHECKPOINT_FILE)) ? readCheckpoint(dir) : undefined;
+      filterMetrics(ctx.metrics, (r, step) => r !== opts.run || step <= (from?.step ?? 0)); // the steps trained again
+      const start = from ? `the checkpoint at step ${from.step}` : 'the start (no checkpoint yet)';
+      opts.log.warn(
+        { restart: restarts.done, of: restarts.max, from: from?.step ?? 0, cause: e.message },
+        `${opts.run}: ${e.message}; restart ${restarts.done} of ${restarts.max}, from ${start}`,
+      );
+    }
+  }
+}
+
+/** result.json: the split run's result, with the baselines' beside it and the speedups over them. */
+function mainResult(split: RunResult, base: RunResult | undefined, half: { run: RunResult; net: string } | undefined, data: MainResult['data']): MainResult {
+  const strip = ({ run: _run, ...r }: RunResult) => r;
+  return {
+    ...strip(split),
+    data,
+    ...(base ? { baseline: { ...strip(base), speedup: split.images_per_sec / base.images_per_sec } } : {}),
+    ...(half ? { half: { ...strip(half.run), net: half.net, speedup: split.images_per_sec / half.run.images_per_sec } } : {}),
+  };
 }
 
 /**

@@ -28,7 +28,14 @@ const devices = (v: string): string[] => {
 /** The whole command line (exported for the test that checks deploy/ against it). */
 export function coordinatorProgram(): Command {
   const program = new Command('coordinator').description('model-parallel AlexNet: one tower process per device, ZeroMQ exchange at the cross-tower layers');
+  addTrain(program);
+  addModelCommands(program);
+  addInspectCommands(program);
+  return program;
+}
 
+/** `train`, the default command. */
+function addTrain(program: Command): void {
   program
     .command('train', { isDefault: true })
     .description("train the config's net split over the listed devices")
@@ -69,7 +76,10 @@ export function coordinatorProgram(): Command {
     .action(async (o: MainOptions) => {
       process.exitCode = await runMain(o);
     });
+}
 
+/** Keys for other hosts, and what to do with a trained model: export and predict. */
+function addModelCommands(program: Command): void {
   program
     .command('keys')
     .description('make CURVE key pairs for the coordinator and each tower, for --listen and tower --keys')
@@ -103,7 +113,10 @@ export function coordinatorProgram(): Command {
       const text = await predictCommand({ ...o, images });
       process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
     });
+}
 
+/** Looking at runs and nets: the report and the summary table. */
+function addInspectCommands(program: Command): void {
   program
     .command('report')
     .description('(re)build <run-dir>/report.html from the run directory: curves, speed, time per tower, the net, the config')
@@ -124,6 +137,4 @@ export function coordinatorProgram(): Command {
       const s = summarize(planSplit(net, o.gpus?.length ?? config.net.groups));
       process.stdout.write(o.json ? `${JSON.stringify(s, null, 2)}\n` : `${formatSummary(s)}\n`);
     });
-
-  return program;
 }
