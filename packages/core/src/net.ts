@@ -55,67 +55,7 @@ export function buildNet(spec: NetSpec): Net {
       return;
     }
     const groups = groupsOf(l, spec);
-    const need = (rank: number, what: string): void => {
-      if (shape.length !== rank) {
-        throw new ConfigError(`${field}.kind`, `${l.kind} needs ${what} input, got shape [${shape.join(', ')}]${rank === 1 ? ' (add a flatten layer before it)' : ''}`);
-      }
-    };
-    const divides = (count: number, key: string, what: string): void => {
-      if (count % groups !== 0) {
-        throw new ConfigError(`${field}.${key}`, `${what} (${count}) must be divisible by net.groups (${groups}) for reads: own`);
-      }
-    };
-    let out: Shape;
-    let paramShapes: Shape[] = [];
-    let flops = 0;
-    switch (l.kind) {
-      case 'conv': {
-        need(3, 'an [H, W, C]');
-        const [h, w, c] = shape as [number, number, number];
-        divides(c, 'reads', 'input channels');
-        divides(l.filters, 'filters', 'filters');
-        if (l.size > h + 2 * l.pad || l.size > w + 2 * l.pad) {
-          throw new ConfigError(`${field}.size`, `a ${l.size}×${l.size} window does not fit input ${h}×${w} with pad ${l.pad}`);
-        }
-        const oh = windowOutputLength(h, l.size, l.stride, l.pad);
-        const ow = windowOutputLength(w, l.size, l.stride, l.pad);
-        out = [oh, ow, l.filters];
-        paramShapes = [[l.size, l.size, c / groups, l.filters], [l.filters]];
-        flops = 2 * oh * ow * l.filters * l.size * l.size * (c / groups);
-        break;
-      }
-      case 'dense': {
-        need(1, 'a flat [U]');
-        divides(shape[0]!, 'reads', 'input units');
-        divides(l.units, 'units', 'units');
-        out = [l.units];
-        paramShapes = [[shape[0]! / groups, l.units], [l.units]];
-        flops = 2 * (shape[0]! / groups) * l.units;
-        break;
-      }
-      case 'maxpool': {
-        need(3, 'an [H, W, C]');
-        const [h, w, c] = shape as [number, number, number];
-        if (l.size > h || l.size > w) throw new ConfigError(`${field}.size`, `a ${l.size}×${l.size} window does not fit input ${h}×${w}`);
-        out = [windowOutputLength(h, l.size, l.stride, 0), windowOutputLength(w, l.size, l.stride, 0), c];
-        flops = product(out) * l.size * l.size;
-        break;
-      }
-      case 'lrn':
-        need(3, 'an [H, W, C]');
-        divides(channels(shape), 'reads', 'input channels');
-        out = shape;
-        flops = product(shape) * (l.size + 4);
-        break;
-      case 'flatten':
-        out = [product(shape)];
-        break;
-      case 'relu':
-      case 'dropout':
-        out = shape;
-        flops = product(shape);
-        break;
-    }
+    const { out, paramShapes, flops } = layerShapes(l, shape, groups, field);
     layers.push({ index: layers.length, name, spec: l, field, inShape: shape, outShape: out, groups, paramShapes, flops });
     shape = out;
   });
@@ -127,6 +67,72 @@ export function buildNet(spec: NetSpec): Net {
     throw new ConfigError('net.layers[0].kind', `the first layer must be conv, dense or flatten (it reads the image every tower is sent); got ${layers[0]!.spec.kind}`);
   }
   return { spec, inputShape, layers, classes: spec.classes };
+}
+
+/** A layer's output shape, parameter shapes and forward FLOPs per image, given its input shape; refuses misfits, naming the field. */
+function layerShapes(l: Exclude<LayerSpec, { kind: 'softmax' }>, shape: Shape, groups: number, field: string): { out: Shape; paramShapes: Shape[]; flops: number } {
+  const need = (rank: number, what: string): void => {
+    if (shape.length !== rank) {
+      throw new ConfigError(`${field}.kind`, `${l.kind} needs ${what} input, got shape [${shape.join(', ')}]${rank === 1 ? ' (add a flatten layer before it)' : ''}`);
+    }
+  };
+  const divides = (count: number, key: string, what: string): void => {
+    if (count % groups !== 0) {
+      throw new ConfigError(`${field}.${key}`, `${what} (${count}) must be divisible by net.groups (${groups}) for reads: own`);
+    }
+  };
+  let out: Shape;
+  let paramShapes: Shape[] = [];
+  let flops = 0;
+  switch (l.kind) {
+    case 'conv': {
+      need(3, 'an [H, W, C]');
+      const [h, w, c] = shape as [number, number, number];
+      divides(c, 'reads', 'input channels');
+      divides(l.filters, 'filters', 'filters');
+      if (l.size > h + 2 * l.pad || l.size > w + 2 * l.pad) {
+        throw new ConfigError(`${field}.size`, `a ${l.size}×${l.size} window does not fit input ${h}×${w} with pad ${l.pad}`);
+      }
+      const oh = windowOutputLength(h, l.size, l.stride, l.pad);
+      const ow = windowOutputLength(w, l.size, l.stride, l.pad);
+      out = [oh, ow, l.filters];
+      paramShapes = [[l.size, l.size, c / groups, l.filters], [l.filters]];
+      flops = 2 * oh * ow * l.filters * l.size * l.size * (c / groups);
+      break;
+    }
+    case 'dense': {
+      need(1, 'a flat [U]');
+      divides(shape[0]!, 'reads', 'input units');
+      divides(l.units, 'units', 'units');
+      out = [l.units];
+      paramShapes = [[shape[0]! / groups, l.units], [l.units]];
+      flops = 2 * (shape[0]! / groups) * l.units;
+      break;
+    }
+    case 'maxpool': {
+      need(3, 'an [H, W, C]');
+      const [h, w, c] = shape as [number, number, number];
+      if (l.size > h || l.size > w) throw new ConfigError(`${field}.size`, `a ${l.size}×${l.size} window does not fit input ${h}×${w}`);
+      out = [windowOutputLength(h, l.size, l.stride, 0), windowOutputLength(w, l.size, l.stride, 0), c];
+      flops = product(out) * l.size * l.size;
+      break;
+    }
+    case 'lrn':
+      need(3, 'an [H, W, C]');
+      divides(channels(shape), 'reads', 'input channels');
+      out = shape;
+      flops = product(shape) * (l.size + 4);
+      break;
+    case 'flatten':
+      out = [product(shape)];
+      break;
+    case 'relu':
+    case 'dropout':
+      out = shape;
+      flops = product(shape);
+      break;
+  }
+  return { out, paramShapes, flops };
 }
 
 export const paramCount = (l: Layer): number => l.paramShapes.reduce((a, s) => a + product(s), 0);
