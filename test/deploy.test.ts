@@ -23,7 +23,8 @@ import { root } from './helpers.js';
 // The real address parser; @alexnet/coordinator does not export it (yet), so from its build output.
 type ParseListen = (v: string) => { host: string; port: number };
 const parseListen: ParseListen =
-  (coordinatorPackage as { parseListen?: ParseListen }).parseListen ?? ((await import('../packages/coordinator/dist/listen.js')) as { parseListen: ParseListen }).parseListen;
+  (coordinatorPackage as { parseListen?: ParseListen }).parseListen ??
+  ((await import('../packages/coordinator/dist/towers/listen.js')) as { parseListen: ParseListen }).parseListen;
 const { coordinatorProgram } = coordinatorPackage;
 
 // biome-ignore lint/suspicious/noExplicitAny: manifests are untyped data, read field by field

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { expect } from 'vitest';
 
 export const root = resolve(import.meta.dirname, '..');
-export const cli = resolve(root, 'packages/coordinator/dist/cli.js');
+export const cli = resolve(root, 'packages/coordinator/dist/cli/cli.js');
 export const fixture = (name: string) => resolve(root, 'test/fixtures', name);
 
 export interface Run {

@@ -4,9 +4,9 @@
  */
 import { type Config, towerFlops, trainingFlops } from '@alexnet/core';
 import { pino } from 'pino';
-import { busiest, minimumBytes } from '../bytes.js';
 import { type Data, Loader, openData, Prefetch } from '../data/index.js';
-import { Session, type SessionOptions } from '../session.js';
+import { busiest, minimumBytes } from '../plan/bytes.js';
+import { Session, type SessionOptions } from '../towers/session.js';
 import { type LayerRow, median, perProcess, type RunStats, round, type WireStats } from './stats.js';
 
 /** A CPU run warms up for at least this long (or --seconds, if less); it runs at most MAX_STEPS steps either way. */

@@ -1,5 +1,5 @@
 /** What the bench measures and how it reduces samples: the shapes of its JSON, medians, bytes per process. */
-import type { Session } from '../session.js';
+import type { Session } from '../towers/session.js';
 
 export const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);

@@ -7,8 +7,8 @@
 import { statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { AlexnetError, type Config, initBackend } from '@alexnet/core';
-import { readCheckpoint } from '../checkpoint.js';
 import { openData } from '../data/index.js';
+import { readCheckpoint } from '../run/checkpoint.js';
 import { type ExportFormat, exportModel } from './export.js';
 import { type Prediction, predict } from './predict.js';
 import { type Preprocess, preprocessOf } from './preprocess.js';

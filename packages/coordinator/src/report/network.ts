@@ -6,7 +6,7 @@
  * layer whose partial sums are added. Hand-made SVG: it is a diagram, not a chart.
  */
 import { buildNet, type NetSpec, type Plan, planSplit } from '@alexnet/core';
-import { type SummaryRow, summarize } from '../summary.js';
+import { type SummaryRow, summarize } from '../plan/summary.js';
 import { esc } from './html.js';
 
 const COL = 210; // a tower's column

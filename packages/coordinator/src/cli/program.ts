@@ -10,13 +10,13 @@
  */
 import { BACKENDS, buildNet, loadConfig, planSplit } from '@alexnet/core';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { EXPORT_FORMATS, type ExportFormat, exportCommand, predictCommand } from '../export/index.js';
+import { formatSummary, summarize } from '../plan/summary.js';
+import { writeReport } from '../report/index.js';
+import { keysHelp, makeKeys } from '../towers/keys.js';
+import { TOWER_WAIT_S } from '../towers/listen.js';
 import { nonNegative, positive, seconds } from './args.js';
-import { EXPORT_FORMATS, type ExportFormat, exportCommand, predictCommand } from './export/index.js';
-import { keysHelp, makeKeys } from './keys.js';
-import { TOWER_WAIT_S } from './listen.js';
 import { type MainOptions, runMain } from './main.js';
-import { writeReport } from './report/index.js';
-import { formatSummary, summarize } from './summary.js';
 
 const devices = (v: string): string[] => {
   const ids = v.split(',').map((s) => s.trim());

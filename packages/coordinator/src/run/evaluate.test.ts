@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { type Loader, memoryStore, type Source } from './data/index.js';
+import { type Loader, memoryStore, type Source } from '../data/index.js';
+import type { Session } from '../towers/session.js';
 import { averageViews, evaluate, rankOf, softmaxRows } from './evaluate.js';
-import type { Session } from './session.js';
 
 describe('evaluation', () => {
   it("averages each image's views, and ranks the true class", () => {

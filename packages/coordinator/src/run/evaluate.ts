@@ -3,8 +3,8 @@
  * (softmax averaged over them). Views are made ahead by the loader threads while the towers run the last.
  */
 import type { BatchSource } from '@alexnet/core';
-import type { Source, ViewMode } from './data/index.js';
-import type { Images, Session } from './session.js';
+import type { Source, ViewMode } from '../data/index.js';
+import type { Images, Session } from '../towers/session.js';
 
 export interface EvalResult {
   images: number;

@@ -24,7 +24,7 @@ import {
 } from '@alexnet/core';
 import { sharedMemory } from '@alexnet/tower/shared_file';
 import type { Logger } from 'pino';
-import type { Data } from './data/index.js';
+import type { Data } from '../data/index.js';
 import { joinTowers, renderData } from './join.js';
 import { TowerProcesses } from './launch.js';
 import { TowerError, TowerLink } from './link.js';

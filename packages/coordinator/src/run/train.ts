@@ -6,12 +6,12 @@
 import type { BackendChoice, Config } from '@alexnet/core';
 import { permutation, uniformAt } from '@alexnet/core';
 import type { Logger } from 'pino';
+import { type Data, Loader, Prefetch } from '../data/index.js';
+import { type Listener, Session } from '../towers/session.js';
+import { addTiming, type StepTiming } from '../towers/step.js';
 import type { Checkpoint } from './checkpoint.js';
-import { type Data, Loader, Prefetch } from './data/index.js';
 import type { EvalResult } from './evaluate.js';
 import { EpochMeans } from './meters.js';
-import { type Listener, Session } from './session.js';
-import { addTiming, type StepTiming } from './step.js';
 import { TrainRun } from './train_run.js';
 
 export interface TrainOptions {

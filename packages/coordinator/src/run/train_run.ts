@@ -3,12 +3,12 @@
  * the data order, the schedule, evaluation and checkpoints off the training clock, and the final result.
  */
 import type { BatchSource } from '@alexnet/core';
+import type { Images, Session } from '../towers/session.js';
+import type { StepTiming } from '../towers/step.js';
 import { writeCheckpoint } from './checkpoint.js';
 import { type EvalResult, evaluate } from './evaluate.js';
 import { StepWindow } from './meters.js';
 import { Schedule } from './schedule.js';
-import type { Images, Session } from './session.js';
-import type { StepTiming } from './step.js';
 import { type EvalMetrics, orderOf, type RunResult, type Tick, type TrainOptions } from './train.js';
 
 export class TrainRun {

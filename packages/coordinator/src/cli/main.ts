@@ -6,16 +6,16 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileS
 import { basename, join } from 'node:path';
 import { AlexnetError, type BackendChoice, buildNet, type Config, ConfigError, type Header, loadConfig, parseConfig, planSplit } from '@alexnet/core';
 import { type Logger, pino } from 'pino';
-import { writeAtomic } from './atomic.js';
-import { CHECKPOINT_FILE, type Checkpoint, readCheckpoint } from './checkpoint.js';
-import { type Data, openData } from './data/index.js';
-import { TowerError } from './link.js';
-import { checkListen, type ListenAddress, type ListenOptions, openListener } from './listen.js';
+import { writeAtomic } from '../atomic.js';
+import { type Data, openData } from '../data/index.js';
+import { writeReport } from '../report/index.js';
+import { CHECKPOINT_FILE, type Checkpoint, readCheckpoint } from '../run/checkpoint.js';
+import { type RunResult, stepsFor, type Tick, type TrainOptions, train } from '../run/train.js';
+import { TowerError } from '../towers/link.js';
+import { checkListen, type ListenAddress, type ListenOptions, openListener } from '../towers/listen.js';
+import type { Session } from '../towers/session.js';
 import { makeLogger } from './log.js';
 import { Progress } from './progress.js';
-import { writeReport } from './report/index.js';
-import type { Session } from './session.js';
-import { type RunResult, stepsFor, type Tick, type TrainOptions, train } from './train.js';
 
 export interface MainOptions extends ListenOptions {
   config: string;

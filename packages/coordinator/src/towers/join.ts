@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AlexnetError, type Header, type Store } from '@alexnet/core';
 import type { Logger } from 'pino';
-import type { Data } from './data/index.js';
+import type { Data } from '../data/index.js';
 import type { Listener } from './session.js';
 
 /** Wait for `towers` towers to connect to the listening link (each says hello), up to the listener's wait. */

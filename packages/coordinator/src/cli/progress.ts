@@ -6,7 +6,7 @@
  */
 import { Writable } from 'node:stream';
 import { MultiBar, type SingleBar } from 'cli-progress';
-import type { Tick } from './train.js';
+import type { Tick } from '../run/train.js';
 
 export class Progress {
   private readonly bars = new MultiBar({
