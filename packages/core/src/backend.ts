@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { CONTRACT_BACKEND, registerContractBackend } from './contract/backend.js';
 import { AlexnetError } from './errors.js';
 import { type GpuProbe, gpuInUse, machineProbe, whyNoGpu } from './gpu.js';
-import { registerConv2DBackpropFilter } from './kernels/conv2d_backprop_filter.js';
+import { registerKernels } from './kernels/register_all_kernels.js';
 
 export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu', CONTRACT_BACKEND] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
@@ -67,7 +67,7 @@ function describeNative(choice: BackendChoice, pkg: string, wantGpu: boolean, pr
 
 async function useWasm(): Promise<void> {
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
-  registerConv2DBackpropFilter('wasm');
+  registerKernels('wasm');
   // One thread per tower: each tower is its own process on its own core.
   wasm.setThreadsCount(1);
   if (!(await tf.setBackend('wasm'))) throw new AlexnetError('E_BACKEND', 'the wasm backend did not initialise');

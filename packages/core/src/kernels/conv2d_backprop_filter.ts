@@ -71,8 +71,5 @@ export const conv2dBackpropFilterKernel: tf.KernelFunc = ({ inputs, backend, att
   }
 };
 
-/** Register the kernel for `backendName` (idempotent). */
-export function registerConv2DBackpropFilter(backendName = 'wasm'): void {
-  if (tf.getKernel('Conv2DBackpropFilter', backendName)) return;
-  tf.registerKernel({ kernelName: 'Conv2DBackpropFilter', backendName, kernelFunc: conv2dBackpropFilterKernel });
-}
+/** The kernel as tfjs registers it (see register_all_kernels.ts). */
+export const conv2dBackpropFilterConfig: tf.KernelConfig = { kernelName: 'Conv2DBackpropFilter', backendName: 'wasm', kernelFunc: conv2dBackpropFilterKernel };
