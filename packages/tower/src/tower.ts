@@ -140,7 +140,7 @@ export class Tower {
         continue;
       }
       if (msg.header.kind === 'shutdown') {
-        if ((msg.header as Header<'shutdown'>).rejoin !== true) break;
+        if (msg.header.rejoin !== true) break;
         this.rejoin();
         continue;
       }
@@ -217,19 +217,19 @@ export class Tower {
     const h = msg.header;
     switch (h.kind) {
       case 'init':
-        return this.onInit(h as Header<'init'>, msg.tensors);
+        return this.onInit(h, msg.tensors);
       case 'prepare':
-        return this.onPrepare(h as Header<'prepare'>);
+        return this.onPrepare(h);
       case 'forward':
-        return this.onForward(h as Header<'forward'>, msg.tensors);
+        return this.onForward(h, msg.tensors);
       case 'backward':
-        return this.onBackward(h as Header<'backward'>, msg.tensors);
+        return this.onBackward(h, msg.tensors);
       case 'update':
-        return this.onUpdate(h as Header<'update'>);
+        return this.onUpdate(h);
       case 'get_weights':
-        return this.onGetWeights(h as Header<'get_weights'>);
+        return this.onGetWeights(h);
       case 'load':
-        return this.onLoad(h as Header<'load'>, msg.tensors);
+        return this.onLoad(h, msg.tensors);
       default:
         throw new ProtocolError(`unexpected ${h.kind}`);
     }

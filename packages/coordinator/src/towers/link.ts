@@ -211,8 +211,8 @@ export class TowerLink {
   }
 
   private check<K extends Kind>(m: Message, kind: K, t: number): Promise<Message<K>> {
-    if (m.header.kind === 'error') {
-      const e = m.header as Header<'error'>;
+    const e = m.header;
+    if (e.kind === 'error') {
       const err = new TowerError(`tower ${t} failed: ${e.message} (${e.code})`);
       this.fail(err);
       return Promise.reject(err);

@@ -111,7 +111,8 @@ export const TOWER_TO_COORDINATOR: readonly Kind[] = ['hello', 'ready', 'activat
 export const COORDINATOR_TO_TOWER: readonly Kind[] = ['init', 'prepare', 'forward', 'backward', 'update', 'get_weights', 'load', 'shutdown'];
 export const TOWER_TO_TOWER: readonly Kind[] = ['exchange'];
 
-export type Header<K extends Kind = Kind> = { v: number; kind: K; tensors: TensorMeta[] } & Bodies[K];
+/** A header of kind K; `Header` alone is the union of every kind's, so `switch (h.kind)` narrows it. */
+export type Header<K extends Kind = Kind> = K extends Kind ? { v: number; kind: K; tensors: TensorMeta[] } & Bodies[K] : never;
 
 /** A decoded message: header plus one Float32Array per tensor (views of the received frames where aligned). */
 export interface Message<K extends Kind = Kind> {
