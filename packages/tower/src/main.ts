@@ -15,7 +15,9 @@ import { Tower } from './tower.js';
 
 async function main(): Promise<void> {
   const opts = towerCommand().parse().opts<TowerCliOptions>();
-  const log = pino({ name: `tower-${opts.index}`, level: opts.logLevel }, pino.destination(2));
+  // Synchronous, as the coordinator's: an asynchronous stderr loses its last lines at process.exit when
+  // the reader is behind (the fuzz test's count of rejections came up short that way).
+  const log = pino({ name: `tower-${opts.index}`, level: opts.logLevel }, pino.destination({ dest: 2, sync: true }));
   const curve = opts.keys ? { pair: readKeyPair(opts.keys, `tower-${opts.index}`), serverKey: readPublicKey(opts.keys, 'coordinator'), dir: opts.keys } : undefined;
   if (!curve && opts.connect.startsWith('tcp://') && !/^tcp:\/\/(127\.|localhost:|\[::1\]:)/.test(opts.connect)) {
     log.warn({ coordinator: opts.connect }, 'no --keys: traffic to the coordinator is neither encrypted nor authenticated');
