@@ -173,7 +173,7 @@ export class TowerModel implements SegmentModel {
         const needDx = i > 0;
         const op = this.ops[i]!;
         const t0 = this.profile ? performance.now() : 0;
-        const { dx: gx, grads } = op.backward(g!, saved, this.params[i]!, needDx, !op.deferredGrads);
+        const { dx: gx, grads } = op.backward(g!, saved, this.params[i]!, { dx: needDx, grads: !op.deferredGrads });
         this.optimizer.accumulate(i, grads);
         const out = gx ?? grads[0];
         if (this.profile) this.time('backward', i, out ? timed(out, t0) : performance.now() - t0);

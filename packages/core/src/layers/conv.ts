@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { conv2dBackpropInput } from '../kernels/conv2d_backprop_input.js';
 import { convPadding, namedPadding, padSpatial } from '../kernels/padding.js';
 import { concatGroups, perGroup } from './groups.js';
-import type { LayerOp } from './types.js';
+import type { LayerOp, Wants } from './types.js';
 
 export interface ConvArgs {
   stride: number;
@@ -47,7 +47,7 @@ function filterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, numbe
   return tf.engine().runKernel('Conv2DBackpropFilter', { x: named ? x : padSpatial(x, a.pad), dy }, attrs as never) as tf.Tensor4D;
 }
 
-export function convBackward(x: tf.Tensor4D, w: tf.Tensor4D, dy: tf.Tensor4D, a: ConvArgs, needDx = true): { dx: tf.Tensor4D | undefined; dw: tf.Tensor4D; db: tf.Tensor1D } {
+export function convBackward(x: tf.Tensor4D, w: tf.Tensor4D, dy: tf.Tensor4D, a: ConvArgs, wants: Wants = {}): { dx: tf.Tensor4D | undefined; dw: tf.Tensor4D; db: tf.Tensor1D } {
   return tf.tidy(() => {
     const xs = perGroup(x, a.groups);
     const ws = perGroup(w, a.groups);
@@ -57,10 +57,10 @@ export function convBackward(x: tf.Tensor4D, w: tf.Tensor4D, dy: tf.Tensor4D, a:
     xs.forEach((xi, g) => {
       const wi = ws[g]!;
       const dyi = dys[g]!;
-      if (needDx) dxs.push(conv2dBackpropInput(dyi, wi, xi.shape, a.stride, a.pad));
+      if (wants.dx !== false) dxs.push(conv2dBackpropInput(dyi, wi, xi.shape, a.stride, a.pad));
       dws.push(filterGrad(xi, dyi, wi.shape, a));
     });
-    const dx = needDx ? concatGroups(dxs) : undefined;
+    const dx = wants.dx !== false ? concatGroups(dxs) : undefined;
     return { dw: concatGroups(dws), db: biasGrad(dy), ...(dx ? { dx } : {}) } as { dx: tf.Tensor4D | undefined; dw: tf.Tensor4D; db: tf.Tensor1D };
   });
 }
@@ -68,8 +68,8 @@ export function convBackward(x: tf.Tensor4D, w: tf.Tensor4D, dy: tf.Tensor4D, a:
 export function convOp(a: ConvArgs): LayerOp {
   return {
     forward: (x, [w, b]) => ({ y: convForward(x as tf.Tensor4D, w as tf.Tensor4D, b as tf.Tensor1D, a), saved: [x] }),
-    backward: (dy, [x], [w], needDx) => {
-      const { dx, dw, db } = convBackward(x as tf.Tensor4D, w as tf.Tensor4D, dy as tf.Tensor4D, a, needDx);
+    backward: (dy, [x], [w], wants) => {
+      const { dx, dw, db } = convBackward(x as tf.Tensor4D, w as tf.Tensor4D, dy as tf.Tensor4D, a, wants);
       return { dx, grads: [dw, db] };
     },
   };

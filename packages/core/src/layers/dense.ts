@@ -111,9 +111,9 @@ export function denseOp(groups: number, addBias = true, layout: DenseLayout = de
   return {
     ...(l.derive ? { derive: l.derive } : {}),
     forward: (x, params) => ({ y: l.forward(x as tf.Tensor2D, params, addBias ? (params[1] as tf.Tensor1D) : undefined, groups), saved: [x] }),
-    backward: (dy, [x], params, needDx, withGrads = true) => ({
-      dx: needDx ? l.inputGrad(params, dy as tf.Tensor2D, groups) : undefined,
-      grads: withGrads ? grads(x!, dy, params[1]!) : [],
+    backward: (dy, [x], params, wants = {}) => ({
+      dx: wants.dx !== false ? l.inputGrad(params, dy as tf.Tensor2D, groups) : undefined,
+      grads: wants.grads !== false ? grads(x!, dy, params[1]!) : [],
     }),
     deferredGrads: ([x], dy, params) => grads(x!, dy, params[1]!),
   };

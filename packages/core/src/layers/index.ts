@@ -53,4 +53,4 @@ export { flattenOp } from './flatten.js';
 export { lrnOp } from './lrn.js';
 export { maxPoolOp } from './maxpool.js';
 export { reluOp } from './relu.js';
-export type { Backward, Forward, LayerOp, StepContext } from './types.js';
+export type { Backward, Forward, LayerOp, StepContext, Wants } from './types.js';

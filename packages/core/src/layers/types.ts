@@ -22,6 +22,14 @@ export interface Backward {
 }
 
 /** One layer as one tower computes it: forward saves what backward needs, backward never recomputes forward. */
+/** What a backward computes; both default to true. */
+export interface Wants {
+  /** false: the input needs no gradient (the image), so `dx` is not computed and is undefined. */
+  dx?: boolean;
+  /** false: the op's parameter gradients are computed once per batch instead (see `deferredGrads`). */
+  grads?: boolean;
+}
+
 export interface LayerOp {
   /**
    * Extra parameter tensors the op keeps in another layout, derived from the configured ones at init (and
@@ -30,13 +38,12 @@ export interface LayerOp {
    */
   derive?(params: readonly tf.Tensor[]): tf.Tensor[];
   forward(x: tf.Tensor, params: readonly tf.Tensor[], ctx: StepContext): Forward;
-  /** `needDx` false: the input needs no gradient (the image), so skip computing it; `dx` is then undefined. */
-  backward(dy: tf.Tensor, saved: readonly tf.Tensor[], params: readonly tf.Tensor[], needDx: boolean, withGrads?: boolean): Backward;
+  backward(dy: tf.Tensor, saved: readonly tf.Tensor[], params: readonly tf.Tensor[], wants?: Wants): Backward;
   /**
    * Ops whose parameter gradients are cheaper once per batch than once per micro-batch (dense: two big
    * products, whose sums would otherwise be accumulated over tens of millions of values) compute them here
    * from the saved tensors and output gradients of all micro-batches, concatenated along the batch; their
-   * backward is then called with `withGrads` false and returns no grads.
+   * backward is then called with `grads: false` and returns no grads.
    */
   deferredGrads?(saved: readonly tf.Tensor[], dy: tf.Tensor, params: readonly tf.Tensor[]): tf.Tensor[];
 }
