@@ -72,6 +72,21 @@ function fuzzMessage(rand: () => number, n: number): Buffer[] {
   }
 }
 
+/** A well-formed exchange header from tower 1 of session 7, for the peer-link fuzzing to mutate. */
+const exchangeHeader = () => ({
+  v: PROTOCOL_VERSION,
+  kind: 'exchange',
+  tensors: [{ shape: [2, 3], dtype: 'float32' }],
+  session: 7,
+  pass: 0,
+  part: 0,
+  layer: 1,
+  dir: 'forward',
+  from: 1,
+  lo: 0,
+  hi: 3,
+});
+
 /** One message as the peer streams carry it: [u32 frame count][u32 length of each frame][frames]. */
 function streamMessage(frames: Buffer[]): Buffer {
   const prefix = Buffer.alloc(4 + 4 * frames.length);
@@ -200,19 +215,7 @@ describe('fuzzing the wire', () => {
       // magic, session, tower, and whether it reads bodies from shared files
       expect([hello.subarray(0, 4).toString(), hello.readUInt32LE(4), hello.readUInt32LE(8), hello.readUInt32LE(12)]).toEqual(['AXP2', 7, 0, sharedMemory() ? 1 : 0]);
       const rand = mulberry32(11);
-      const exchange = {
-        v: PROTOCOL_VERSION,
-        kind: 'exchange',
-        tensors: [{ shape: [2, 3], dtype: 'float32' }],
-        session: 7,
-        pass: 0,
-        part: 0,
-        layer: 1,
-        dir: 'forward',
-        from: 1,
-        lo: 0,
-        hi: 3,
-      };
+      const exchange = exchangeHeader();
       let streamBreaks = 0;
       for (let n = 0; n < FRAMES; n++) {
         const link = links[links.length - 1]!;
@@ -360,19 +363,7 @@ describe('fuzzing the wire', () => {
       expect((await next()).kind).toBe('ready');
       stranger.connect(peer);
       const rand = mulberry32(11);
-      const exchange = {
-        v: PROTOCOL_VERSION,
-        kind: 'exchange',
-        tensors: [{ shape: [2, 3], dtype: 'float32' }],
-        session: 7,
-        pass: 0,
-        part: 0,
-        layer: 1,
-        dir: 'forward',
-        from: 1,
-        lo: 0,
-        hi: 3,
-      };
+      const exchange = exchangeHeader();
       for (let n = 0; n < FRAMES; n++) {
         // the coordinator's fuzz, exchange headers with one thing wrong, and an exchange from a tower that is not there
         const frames =
