@@ -71,7 +71,6 @@ export interface Image {
 }
 
 export function checkDockerfile(text: string, ignore: string | undefined): Image {
-  const problems: string[] = [];
   const where = rel(dockerfile);
   const { args, stages } = parseDockerfile(text);
   if (stages.length === 0) return { problems: [`${where}: no FROM`], workdir: '/', ignore: ignore ?? '', env: {} };
@@ -83,10 +82,37 @@ export function checkDockerfile(text: string, ignore: string | undefined): Image
       .find((p) => p.name === s.from.toLowerCase());
     return base ? [...chainOf(base), s] : [s];
   };
-  const final = stages.at(-1)!;
-  const chain = chainOf(final);
-  const sub = (s: string): string => s.replace(/\$\{?(\w+)\}?/g, (m, k: string) => (k in args ? String(args[k]) : m));
+  const chain = chainOf(stages.at(-1)!);
+  const vars: Obj = { ...args };
+  for (const i of chain.flatMap((s) => s.ins)) if (i.op === 'ARG' || i.op === 'ENV') Object.assign(vars, keyValues(i.arg));
+  const b: Build = { problems: [], where, args, stages, chain, chainOf, vars };
+  checkBase(b);
+  checkNode(b);
+  checkGpuInstall(b);
+  const { workdir, uid } = checkFinal(b);
+  checkIgnore(b, ignore);
+  return {
+    problems: b.problems,
+    workdir,
+    ...(uid !== undefined ? { uid } : {}),
+    ignore: ignore ?? '',
+    env: Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, String(v)])),
+  };
+}
 
+/** The Dockerfile as the checks read it: its stages, the chain the final stage is built on, its variables. */
+interface Build {
+  problems: string[];
+  where: string;
+  args: Obj;
+  stages: Stage[];
+  chain: Stage[];
+  chainOf: (s: Stage) => Stage[];
+  vars: Obj;
+}
+
+function checkBase({ problems, where, args, stages }: Build): void {
+  const sub = (s: string): string => s.replace(/\$\{?(\w+)\}?/g, (m, k: string) => (k in args ? String(args[k]) : m));
   // Base: every stage that starts from an image (not from another stage) is CUDA 11.2 + cuDNN 8, so native
   // addons are installed on the glibc they run on.
   for (const s of stages) {
@@ -96,10 +122,9 @@ export function checkDockerfile(text: string, ignore: string | undefined): Image
       problems.push(`${where}: FROM ${image}: tfjs-node-gpu 4.x needs CUDA 11.2 with cuDNN 8 (nvidia/cuda:11.2.2-cudnn8-runtime-ubuntu20.04)`);
     }
   }
+}
 
-  const vars: Obj = { ...args };
-  for (const i of chain.flatMap((s) => s.ins)) if (i.op === 'ARG' || i.op === 'ENV') Object.assign(vars, keyValues(i.arg));
-
+function checkNode({ problems, where, chain, vars }: Build): void {
   // Node 20: the official tarball of a 20.x NODE_VERSION, or NodeSource's 20.x.
   const runs = chain
     .flatMap((s) => s.ins)
@@ -112,7 +137,9 @@ export function checkDockerfile(text: string, ignore: string | undefined): Image
     problems.push(
       `${where}: the final image does not install Node 20 (a nodejs.org/dist/v\${NODE_VERSION} tarball with NODE_VERSION=20.x.y, or NodeSource's setup_20.x); NODE_VERSION is "${nodeVersion}"`,
     );
+}
 
+function checkGpuInstall({ problems, where, stages }: Build): void {
   // tfjs-node-gpu: installed (an optional dependency of packages/core, or by name) and checked after the
   // install in the same stage, since npm drops an optional dependency whose install script failed.
   const corePkg = JSON.parse(readFileSync(join(root, 'packages/core/package.json'), 'utf8')) as Obj;
@@ -127,7 +154,9 @@ export function checkDockerfile(text: string, ignore: string | undefined): Image
     problems.push(
       `${where}: no \`npm ls @tensorflow/tfjs-node-gpu\` after the npm install in the same stage: a failed GPU install would go unnoticed (npm drops a failed optional dependency and exits 0)`,
     );
+}
 
+function checkFinal({ problems, where, stages, chain, chainOf }: Build): { workdir: string; uid: number | undefined } {
   // The final image: where the repository is, who runs it, coordinator and tower on PATH, no ENTRYPOINT.
   const last = (op: string): string | undefined =>
     chain
@@ -173,7 +202,10 @@ export function checkDockerfile(text: string, ignore: string | undefined): Image
   ] as const) {
     if (!workspaces.includes(dir) || !pkg(dir).bin?.[bin]) problems.push(`package.json: ${dir} is not a workspace with the bin "${bin}": it would not land in node_modules/.bin`);
   }
+  return { workdir, uid };
+}
 
+function checkIgnore({ problems, where }: Build, ignore: string | undefined): void {
   // The build context: the host's node_modules (addons for another glibc) and the keys stay out.
   if (ignore === undefined) problems.push(`${where}: no deploy/Dockerfile.dockerignore (or .dockerignore): the host's node_modules and deploy/keys would be sent into the image`);
   else {
@@ -184,5 +216,4 @@ export function checkDockerfile(text: string, ignore: string | undefined): Image
     if (!patterns.some((p) => /^(\*\*\/|\/)?node_modules\/?$/.test(p))) problems.push(`${where}.dockerignore: does not exclude node_modules`);
     if (!patterns.some((p) => /^\/?deploy\/keys\/?$/.test(p))) problems.push(`${where}.dockerignore: does not exclude deploy/keys: the secret keys would be baked into the image`);
   }
-  return { problems, workdir, ...(uid !== undefined ? { uid } : {}), ignore: ignore ?? '', env: Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, String(v)])) };
 }
