@@ -1,7 +1,7 @@
 /** deploy/compose.yaml checked against the real CLIs, the image and itself. */
 import { join, resolve } from 'node:path';
 import { root } from '../helpers.js';
-import { checkCudaCache, checkPaths, composeFile, deployDir, dockerfile, listenPort, type Mount, type Obj, parseOr, rel, towerCount } from './common.js';
+import { checkCudaCache, checkPaths, composeFile, deployDir, dockerfile, listenPort, type Mount, type Obj, type Parsed, parseOr, rel, towerCount } from './common.js';
 import type { Image } from './dockerfile.js';
 
 // ─── compose ─────────────────────────────────────────────────────────────────────────────────────────────
@@ -45,7 +45,42 @@ export function composeEnv(svc: Obj): Record<string, string> {
 export async function checkCompose(doc: Obj, image: Image, file = composeFile): Promise<string[]> {
   const problems: string[] = [];
   const services = (doc.services ?? {}) as Obj;
-  const procs: { name: string; where: string; svc: Obj; argv: string[] }[] = [];
+  const procs = processesOf(services, file, problems);
+  checkImage(services, file, problems);
+  const coordinators = procs.filter((p) => p.argv[0] === 'coordinator');
+  const towers = procs.filter((p) => p.argv[0] === 'tower');
+  for (const p of procs) if (!coordinators.includes(p) && !towers.includes(p)) problems.push(`${p.where}: runs "${p.argv[0]}", neither coordinator nor tower`);
+  if (coordinators.length !== 1) {
+    problems.push(`${rel(file)}: ${coordinators.length} coordinator services; there must be one`);
+    return problems;
+  }
+  const c = coordinators[0]!;
+  const { co, port, count } = await checkCoordinator(problems, c, towers, image);
+
+  // The towers: as many as the config has, indices 0..N-1, each on its own GPU.
+  if (count !== undefined && towers.length !== count) problems.push(`${rel(file)}: ${towers.length} tower services, but ${co?.config} has ${count} towers (net.groups)`);
+  const indices: number[] = [];
+  const devices = new Map<string, string>();
+  for (const t of towers) {
+    const index = await checkTower(problems, t, { name: c.name, port, listen: co?.listen }, image, devices);
+    if (index !== undefined) indices.push(index);
+  }
+  const want = Array.from({ length: count ?? towers.length }, (_, i) => i);
+  if (JSON.stringify([...indices].sort((a, b) => a - b)) !== JSON.stringify(want))
+    problems.push(`${rel(file)}: tower indices are [${indices.join(', ')}]; the towers must be ${want.join(', ')}, each once`);
+  return problems;
+}
+
+interface Proc {
+  name: string;
+  where: string;
+  svc: Obj;
+  argv: string[];
+}
+
+/** Every service with its command line; one without a command list is a problem. */
+function processesOf(services: Obj, file: string, problems: string[]): Proc[] {
+  const procs: Proc[] = [];
   for (const [name, svc] of Object.entries(services)) {
     const where = `${rel(file)} services.${name}`;
     if (svc.entrypoint !== undefined) problems.push(`${where}: sets entrypoint; give the whole command line in command`);
@@ -55,8 +90,11 @@ export async function checkCompose(doc: Obj, image: Image, file = composeFile): 
     }
     procs.push({ name, where, svc, argv: svc.command.map(String) });
   }
+  return procs;
+}
 
-  // One image, built from deploy/Dockerfile with the repository as context.
+/** One image, built from deploy/Dockerfile with the repository as context. */
+function checkImage(services: Obj, file: string, problems: string[]): void {
   const images = new Set(Object.values(services).map((s) => (s as Obj).image));
   if (images.size !== 1) problems.push(`${rel(file)}: the services use ${images.size} images (${[...images].join(', ')}); coordinator and towers must run the same code`);
   const builds = Object.values(services)
@@ -69,16 +107,10 @@ export async function checkCompose(doc: Obj, image: Image, file = composeFile): 
     if (context !== root || df !== dockerfile)
       problems.push(`${rel(file)}: builds ${rel(df)} with context ${rel(context) || '.'}; the image is deploy/Dockerfile with the repository root as context`);
   }
+}
 
-  const coordinators = procs.filter((p) => p.argv[0] === 'coordinator');
-  const towers = procs.filter((p) => p.argv[0] === 'tower');
-  for (const p of procs) if (!coordinators.includes(p) && !towers.includes(p)) problems.push(`${p.where}: runs "${p.argv[0]}", neither coordinator nor tower`);
-  if (coordinators.length !== 1) {
-    problems.push(`${rel(file)}: ${coordinators.length} coordinator services; there must be one`);
-    return problems;
-  }
-
-  const c = coordinators[0]!;
+/** The coordinator service: its command line, paths, restarts, and the port it listens on. */
+async function checkCoordinator(problems: string[], c: Proc, towers: Proc[], image: Image): Promise<{ co: Parsed['opts'] | undefined; port?: number; count?: number }> {
   const cwd = String(c.svc.working_dir ?? image.workdir);
   const co = (await parseOr(problems, c.where, c.argv, composeEnv(c.svc)))?.opts;
   let port: number | undefined;
@@ -94,43 +126,44 @@ export async function checkCompose(doc: Obj, image: Image, file = composeFile): 
     if (/^(on-failure|always|unless-stopped)/.test(String(c.svc.restart ?? 'no')) && !co.continue)
       problems.push(`${c.where}: the coordinator restarts (restart: ${c.svc.restart}) but without --continue it would start the run over`);
   }
+  return { co, ...(port !== undefined ? { port } : {}), ...(count !== undefined ? { count } : {}) };
+}
 
-  // The towers: as many as the config has, indices 0..N-1, each on its own GPU.
-  if (count !== undefined && towers.length !== count) problems.push(`${rel(file)}: ${towers.length} tower services, but ${co?.config} has ${count} towers (net.groups)`);
-  const indices: number[] = [];
-  const devices = new Map<string, string>();
-  for (const t of towers) {
-    const to = (await parseOr(problems, t.where, t.argv, composeEnv(t.svc)))?.opts;
-    if (!to) continue;
-    indices.push(Number(to.index));
-    const at = listenPort(problems, t.where, '--connect', to.connect);
-    if (at && at.host !== c.name) problems.push(`${t.where}: --connect ${to.connect} names host "${at.host}", not the coordinator service "${c.name}"`);
-    if (at && port !== undefined && at.port !== port)
-      problems.push(`${t.where}: --connect ${to.connect} has port ${at.port}, but the coordinator listens on ${port} (${co?.listen})`);
-    checkPaths(problems, t.where, to, String(t.svc.working_dir ?? image.workdir), composeMounts(t.svc));
-    checkCudaCache(problems, t.where, composeEnv(t.svc), image, composeMounts(t.svc));
-    if (to.backend === 'wasm' || to.backend === 'cpu') problems.push(`${t.where}: --backend ${to.backend} would leave its GPU unused`);
-    const gpus = ((t.svc.deploy?.resources?.reservations?.devices ?? []) as Obj[]).filter((d) => (d.capabilities ?? []).flat().includes('gpu'));
-    if (gpus.length !== 1 || gpus[0]!.driver !== 'nvidia' || !Array.isArray(gpus[0]!.device_ids)) {
-      problems.push(`${t.where}: reserves no GPU by id (deploy.resources.reservations.devices: [{ driver: nvidia, device_ids: ['N'], capabilities: [gpu] }])`);
-      continue;
-    }
-    const ids = (gpus[0]!.device_ids as unknown[]).map(String);
-    for (const id of ids) {
-      if (devices.has(id)) problems.push(`${t.where}: reserves GPU ${id}, which ${devices.get(id)} reserves too`);
-      devices.set(id, `services.${t.name}`);
-    }
-    if (ids.length !== 1) problems.push(`${t.where}: reserves GPUs [${ids.join(', ')}]; a tower uses one`);
-    // The container sees only its reserved GPUs, numbered from 0: host GPU 1 is device 0 inside.
-    if (to.gpu === undefined) problems.push(`${t.where}: no --gpu: the tower would not try the GPU backend`);
-    else if (!/^\d+$/.test(String(to.gpu)) || Number(to.gpu) >= ids.length) {
-      problems.push(
-        `${t.where}: --gpu ${to.gpu}, but the container sees only its reserved GPU${ids.length === 1 ? '' : 's'} [${ids.join(', ')}], numbered from 0 inside it: use --gpu ${ids.length === 1 ? '0' : `0..${ids.length - 1}`}`,
-      );
-    }
+/** A tower service: its --connect, paths, backend and the one GPU it reserves; its index when it parses. */
+async function checkTower(
+  problems: string[],
+  t: Proc,
+  coordinator: { name: string; port: number | undefined; listen: unknown },
+  image: Image,
+  devices: Map<string, string>,
+): Promise<number | undefined> {
+  const { port } = coordinator;
+  const to = (await parseOr(problems, t.where, t.argv, composeEnv(t.svc)))?.opts;
+  if (!to) return undefined;
+  const at = listenPort(problems, t.where, '--connect', to.connect);
+  if (at && at.host !== coordinator.name) problems.push(`${t.where}: --connect ${to.connect} names host "${at.host}", not the coordinator service "${coordinator.name}"`);
+  if (at && port !== undefined && at.port !== port)
+    problems.push(`${t.where}: --connect ${to.connect} has port ${at.port}, but the coordinator listens on ${port} (${coordinator.listen})`);
+  checkPaths(problems, t.where, to, String(t.svc.working_dir ?? image.workdir), composeMounts(t.svc));
+  checkCudaCache(problems, t.where, composeEnv(t.svc), image, composeMounts(t.svc));
+  if (to.backend === 'wasm' || to.backend === 'cpu') problems.push(`${t.where}: --backend ${to.backend} would leave its GPU unused`);
+  const gpus = ((t.svc.deploy?.resources?.reservations?.devices ?? []) as Obj[]).filter((d) => (d.capabilities ?? []).flat().includes('gpu'));
+  if (gpus.length !== 1 || gpus[0]!.driver !== 'nvidia' || !Array.isArray(gpus[0]!.device_ids)) {
+    problems.push(`${t.where}: reserves no GPU by id (deploy.resources.reservations.devices: [{ driver: nvidia, device_ids: ['N'], capabilities: [gpu] }])`);
+    return Number(to.index);
   }
-  const want = Array.from({ length: count ?? towers.length }, (_, i) => i);
-  if (JSON.stringify([...indices].sort((a, b) => a - b)) !== JSON.stringify(want))
-    problems.push(`${rel(file)}: tower indices are [${indices.join(', ')}]; the towers must be ${want.join(', ')}, each once`);
-  return problems;
+  const ids = (gpus[0]!.device_ids as unknown[]).map(String);
+  for (const id of ids) {
+    if (devices.has(id)) problems.push(`${t.where}: reserves GPU ${id}, which ${devices.get(id)} reserves too`);
+    devices.set(id, `services.${t.name}`);
+  }
+  if (ids.length !== 1) problems.push(`${t.where}: reserves GPUs [${ids.join(', ')}]; a tower uses one`);
+  // The container sees only its reserved GPUs, numbered from 0: host GPU 1 is device 0 inside.
+  if (to.gpu === undefined) problems.push(`${t.where}: no --gpu: the tower would not try the GPU backend`);
+  else if (!/^\d+$/.test(String(to.gpu)) || Number(to.gpu) >= ids.length) {
+    problems.push(
+      `${t.where}: --gpu ${to.gpu}, but the container sees only its reserved GPU${ids.length === 1 ? '' : 's'} [${ids.join(', ')}], numbered from 0 inside it: use --gpu ${ids.length === 1 ? '0' : `0..${ids.length - 1}`}`,
+    );
+  }
+  return Number(to.index);
 }
