@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveConfig, writeReport } from '@alexnet/coordinator';
 import packaged from '@sparticuz/chromium';
-import { type Browser, chromium } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { fixture, root, runCli } from './helpers.js';
 
@@ -178,6 +178,61 @@ async function launchChromium(): Promise<Browser> {
   throw new Error(`headless Chromium is needed to check report.html and none launched (${tried.join('; ')}): @sparticuz/chromium comes with npm ci; or apt-get install chromium`);
 }
 
+/** A page of the report, opened with every request off the machine stopped and every console error kept. */
+async function openOffline(browser: Browser, path: string): Promise<{ page: Page; errors: string[]; requests: string[] }> {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const errors: string[] = [];
+  const requests: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') errors.push(`console.${m.type()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  // Anything but the page itself is a defect; what would leave the machine is stopped, not sent.
+  page.on('request', (req) => {
+    if (req.url() !== `file://${path}`) requests.push(req.url());
+  });
+  await page.route(
+    (url) => url.protocol !== 'file:',
+    (route) => route.abort(),
+  );
+  await page.goto(`file://${path}`, { waitUntil: 'load' });
+  return { page, errors, requests };
+}
+
+/** Each chart's id, drawn size, data marks and text. */
+async function chartsOn(page: Page) {
+  return await page.$$eval('figure.chart', (figs) =>
+    figs.map((f) => {
+      const svg = f.querySelector('svg');
+      const box = svg?.getBoundingClientRect();
+      // vega's data marks: <path> elements in groups with role-mark (lines, points, bars)
+      const marks = [...f.querySelectorAll('g.role-mark path')].map((p) => (p as SVGGraphicsElement).getBBox());
+      return {
+        id: (f as HTMLElement).dataset.chart,
+        width: box?.width ?? 0,
+        height: box?.height ?? 0,
+        marks: marks.length,
+        drawn: marks.filter((b) => b.width > 0 || b.height > 0).length,
+        text: svg?.textContent ?? '',
+      };
+    }),
+  );
+}
+
+/** The network drawing's size, boxes, the exchanges tower 0 marks and the crossing arrows. */
+async function networkOn(page: Page) {
+  return await page.$eval('svg#network', (svg) => {
+    const box = svg.getBoundingClientRect();
+    return {
+      width: box.width,
+      height: box.height,
+      boxes: svg.querySelectorAll('g.box').length,
+      exchanges: [...svg.querySelectorAll('g.box.exchange[data-tower="0"]')].map((g) => (g as SVGGElement).dataset.layer),
+      crossings: svg.querySelectorAll('line.cross').length,
+    };
+  });
+}
+
 describe('report.html of a real run, in headless Chromium', () => {
   it('a 2-tower run with --baseline: every chart drawn, the network there, no console errors, no network', async () => {
     const browser = await launchChromium(); // before the run: say what is missing without training first
@@ -194,39 +249,8 @@ describe('report.html of a real run, in headless Chromium', () => {
       expect(rebuilt.code, rebuilt.stderr).toBe(0);
       expect(rebuilt.stdout.trim()).toBe(path);
 
-      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-      const errors: string[] = [];
-      const requests: string[] = [];
-      page.on('console', (m) => {
-        if (m.type() === 'error' || m.type() === 'warning') errors.push(`console.${m.type()}: ${m.text()}`);
-      });
-      page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
-      // Anything but the page itself is a defect; what would leave the machine is stopped, not sent.
-      page.on('request', (req) => {
-        if (req.url() !== `file://${path}`) requests.push(req.url());
-      });
-      await page.route(
-        (url) => url.protocol !== 'file:',
-        (route) => route.abort(),
-      );
-      await page.goto(`file://${path}`, { waitUntil: 'load' });
-
-      const charts = await page.$$eval('figure.chart', (figs) =>
-        figs.map((f) => {
-          const svg = f.querySelector('svg');
-          const box = svg?.getBoundingClientRect();
-          // vega's data marks: <path> elements in groups with role-mark (lines, points, bars)
-          const marks = [...f.querySelectorAll('g.role-mark path')].map((p) => (p as SVGGraphicsElement).getBBox());
-          return {
-            id: (f as HTMLElement).dataset.chart,
-            width: box?.width ?? 0,
-            height: box?.height ?? 0,
-            marks: marks.length,
-            drawn: marks.filter((b) => b.width > 0 || b.height > 0).length,
-            text: svg?.textContent ?? '',
-          };
-        }),
-      );
+      const { page, errors, requests } = await openOffline(browser, path);
+      const charts = await chartsOn(page);
       expect(charts.map((c) => c.id)).toEqual(CHARTS);
       for (const c of charts) {
         expect(c.width, c.id).toBeGreaterThan(100);
@@ -241,16 +265,7 @@ describe('report.html of a real run, in headless Chromium', () => {
       // the breakdown: one bar per part per (run, tower): split's two towers and the baseline's one
       expect(charts.find((c) => c.id === 'breakdown')!.marks).toBe(3 * 3);
 
-      const network = await page.$eval('svg#network', (svg) => {
-        const box = svg.getBoundingClientRect();
-        return {
-          width: box.width,
-          height: box.height,
-          boxes: svg.querySelectorAll('g.box').length,
-          exchanges: [...svg.querySelectorAll('g.box.exchange[data-tower="0"]')].map((g) => (g as SVGGElement).dataset.layer),
-          crossings: svg.querySelectorAll('line.cross').length,
-        };
-      });
+      const network = await networkOn(page);
       expect(network.width).toBeGreaterThan(100);
       expect(network.height).toBeGreaterThan(100);
       expect(network.boxes).toBe(2 * 24); // the image and 23 layers, per tower
