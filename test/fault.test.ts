@@ -4,12 +4,12 @@
  * towers again and resumes from the last checkpoint, and the run ends where an uninterrupted one does.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readCheckpoint } from '@alexnet/coordinator';
 import { describe, expect, it } from 'vitest';
-import { alive, childrenOf, cli, fixture, maxDiff, root, runCli } from './helpers.js';
+import { alive, childrenOf, cli, fixture, maxDiff, root, runCli, stepsLogged } from './helpers.js';
 
 describe('a tower killed mid-run', () => {
   it('stops the run, names the tower, leaves no process behind', async () => {
@@ -91,12 +91,7 @@ describe('a tower killed mid-run', () => {
     const trained = [...stderr.matchAll(/"kind":"step","run":"split"/g)].length;
     expect(trained).toBeLessThanOrEqual(steps + 3 * 10);
     // the metrics do not repeat the steps trained again after each restart
-    const logged = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l))
-      .filter((l) => l.kind === 'step')
-      .map((l) => l.step);
+    const logged = stepsLogged(out);
     expect(logged).toEqual(Array.from({ length: steps }, (_, i) => i + 1));
   });
 

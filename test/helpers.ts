@@ -1,11 +1,21 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { expect } from 'vitest';
 
 export const root = resolve(import.meta.dirname, '..');
 export const cli = resolve(root, 'packages/coordinator/dist/cli/cli.js');
 export const fixture = (name: string) => resolve(root, 'test/fixtures', name);
+
+/** The steps a run directory's metrics.jsonl has step lines for, in the order written. */
+export function stepsLogged(dir: string): number[] {
+  return readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { kind?: string; step?: number })
+    .filter((l) => l.kind === 'step')
+    .map((l) => l.step!);
+}
 
 export interface Run {
   code: number | null;

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readCheckpoint } from '@alexnet/coordinator';
 import { describe, expect, it } from 'vitest';
-import { cli, fixture, runCli } from './helpers.js';
+import { cli, fixture, runCli, stepsLogged } from './helpers.js';
 
 describe('the run directory', () => {
   it('defaults to runs/<date>-<config> and holds config, metrics, log, checkpoint and result', async () => {
@@ -87,12 +87,7 @@ describe('the run directory', () => {
     copyFileSync(join(a, 'checkpoint.bin'), join(b, 'checkpoint.bin'));
     const r = await runCli([...args, '--steps', '12', '--resume', b, '--out', b]);
     expect(r.code, r.stderr).toBe(0);
-    const steps = readFileSync(join(b, 'metrics.jsonl'), 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l))
-      .filter((l) => l.kind === 'step')
-      .map((l) => l.step);
+    const steps = stepsLogged(b);
     expect(steps).toEqual(Array.from({ length: 12 }, (_, i) => i + 1)); // not 1..12 then 9..12 again
     writeFileSync(join(b, '.lock'), String(process.pid)); // a live process holds it
     const busy = await runCli([...args, '--steps', '12', '--out', b]);
@@ -111,12 +106,7 @@ describe('the run directory', () => {
     const again = await runCli([...args.filter((a) => a !== '--quiet'), '--steps', '12', '--out', dir, '--continue']);
     expect(again.code, again.stderr).toBe(0);
     expect([...again.stderr.matchAll(/"kind":"step"/g)]).toHaveLength(4); // trained 9..12 only
-    const steps = readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l))
-      .filter((l) => l.kind === 'step')
-      .map((l) => l.step);
+    const steps = stepsLogged(dir);
     expect(steps).toEqual(Array.from({ length: 12 }, (_, i) => i + 1)); // 9..12 were added to 1..8
     const a = readCheckpoint(whole);
     const b = readCheckpoint(dir);
