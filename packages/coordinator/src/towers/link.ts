@@ -60,7 +60,7 @@ export class TowerLink {
   private session = 0;
   /** Payload bytes (header and tensor frames) sent to and received from the towers, in all and per tower. */
   readonly bytes: { sent: number; received: number; perTower: { sent: number; received: number }[] };
-  /** Per tower: when its last heartbeat, or any message it sent, arrived (performance.now(); 0 before the first). */
+  /** Per tower: when its last heartbeat, or any message but its hello, arrived (performance.now(); 0 before the first). */
   readonly beats: number[];
 
   constructor(
@@ -252,9 +252,9 @@ export class TowerLink {
           this.log.warn({ tower: t, reason: (e as Error).message }, 'rejected message');
           continue;
         }
-        // A message is a sign of life too: a tower that answers has started, so the watchdog's startup
-        // grace no longer covers it even when its heartbeat thread has not got a beat through yet.
-        this.beats[t] = performance.now();
+        // After its hello (init may still take a while) a message is a sign of life too: a tower that has
+        // answered init has started, so the startup grace ends even if no heartbeat has got through yet.
+        if (msg.header.kind !== 'hello') this.beats[t] = performance.now();
         const ws = this.waiters[t]!;
         const i = ws.findIndex((w) => matches(msg, w.kind));
         if (i >= 0) ws.splice(i, 1)[0]!.resolve(msg);
