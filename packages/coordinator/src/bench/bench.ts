@@ -68,33 +68,34 @@ async function main(o: BenchOptions): Promise<void> {
   process.stdout.write(`alexnet-towers bench: ${cpus().length} × ${cpu}, node ${process.version}, backend wasm (XNNPACK, SIMD, 1 thread per tower)\n`);
   const limit = await machineLimit();
   process.stdout.write(`machine limit, wasm on one core: matmul 1024³ ${limit.matmul_gflops} GFLOP/s; conv2-shaped conv forward ${limit.conv_gflops} GFLOP/s\n\n`);
-  const nets = benchNets(o);
+  const all = benchNets(o);
+  const nets = all.filter(([name]) => !o.only || o.only === name);
   const wire = await wireSection(nets, Math.max(40, 2 * o.steps), links);
   if (o.compute === 'none') {
     if (o.json) writeJson(o.json, { date: new Date().toISOString(), machine, wire });
     return;
   }
   const runs = await cpuSection(nets, { warmup: o.warmup, steps: o.steps, seconds: o.seconds, links });
-  const paper = nets.find(([name]) => name === 'paper')?.[2];
-  const fits = o.fit && paper ? await fitSection(paper) : [];
-  const predicted = wire.paper && runs.paper && paper ? predictSection(paper, wire.paper, runs.paper) : null;
+  // model.fit runs the paper net, whichever net --only names
+  const paper = all.find(([name]) => name === 'paper')![2];
+  const fits = o.fit ? await fitSection(paper) : [];
+  const predicted = wire.paper && runs.paper ? predictSection(paper, wire.paper, runs.paper) : null;
   const summary = summarise(runs, fits);
   const seconds = round((performance.now() - t0) / 1000, 0);
   printSummary(summary, wire, limit.best_gflops, seconds);
   if (o.json) writeJson(o.json, { date: new Date().toISOString(), machine, limit, ...summary, wire, predicted, runs, model_fit: fits, seconds });
 }
 
-/** The two configs the bench runs (or the one --only names), with the batch and micro-batch options applied. */
+/** The two configs the bench runs, with the batch and micro-batch options applied. */
 function benchNets(o: BenchOptions): Net[] {
   const withBatch = (file: string, batch?: number): Config => {
     const c = resolveConfig({ config: resolve(root, file), ...(batch ? { batch } : {}) });
     return o.microBatches ? { ...c, train: { ...c.train, micro_batches: o.microBatches } } : c;
   };
-  const nets: Net[] = [
+  return [
     ['small', 'configs/mnist-small.yaml', withBatch('configs/mnist-small.yaml', o.smallBatch)],
     ['paper', 'configs/alexnet.yaml', withBatch('configs/alexnet.yaml', o.paperBatch)],
   ];
-  return nets.filter(([name]) => !o.only || o.only === name);
 }
 
 /** Each net split over two towers and on one, side by side. */
