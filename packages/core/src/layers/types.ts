@@ -21,7 +21,6 @@ export interface Backward {
   grads: tf.Tensor[];
 }
 
-/** One layer as one tower computes it: forward saves what backward needs, backward never recomputes forward. */
 /** What a backward computes; both default to true. */
 export interface Wants {
   /** false: the input needs no gradient (the image), so `dx` is not computed and is undefined. */
@@ -30,6 +29,7 @@ export interface Wants {
   grads?: boolean;
 }
 
+/** One layer as one tower computes it: forward saves what backward needs, backward never recomputes forward. */
 export interface LayerOp {
   /**
    * Extra parameter tensors the op keeps in another layout, derived from the configured ones at init (and
