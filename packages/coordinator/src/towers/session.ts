@@ -34,8 +34,6 @@ import type { StepResult, TowerStats } from './step.js';
 import { beatEvery, HEARTBEAT_TIMEOUT_MS, STARTUP_GRACE_MS, watchHeartbeats } from './watchdog.js';
 import { assemble, type FullTensors, slicesFor } from './weights.js';
 
-export type { StepResult, StepTiming, TowerStats } from './step.js';
-
 export interface SessionOptions {
   config: Config;
   /** Device ids, one tower each (from --gpus). */
